@@ -1,0 +1,2 @@
+/* Placeholder: the deterministic harness implementation lands with the core runtime. */
+#include "kq_harness.h"
