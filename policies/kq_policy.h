@@ -1,5 +1,199 @@
 /* Placement policies: a small versioned vtable registered by name; select() is pure and
- * allocation-free over the scheduler's structure-of-arrays view of the browsers. */
+ * allocation-free over the scheduler's structure-of-arrays view of the browsers. Parameters
+ * arrive already decoded (k8s/ or the standalone flag turn JSON into kq_policy_params_t), and
+ * label selectors are compiled once and matched without allocating. */
 #ifndef KQ_POLICY_H
 #define KQ_POLICY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KQ_POLICY_ABI_VERSION 1u
+
+/* ---- the view: one entry per browser, owned by the scheduler ---- */
+
+/* flags[] bits. Every policy skips OVERLOADED/DRAINING; all but kuack-compat skip THROTTLED
+ * (kuack-compat keeps the original rule: throttled only for BestEffort Pods). */
+enum {
+  KQ_VIEW_THROTTLED = 1u << 0,  /* background tab / timer drift */
+  KQ_VIEW_OVERLOADED = 1u << 1, /* browser actor mailbox or send queue past high water */
+  KQ_VIEW_DRAINING = 1u << 2,   /* going away: take no new Pods */
+};
+
+/* GPU classes (same values as kq_gpu_class_t in actors/kq_browser.h). */
+enum { KQ_VIEW_GPU_NONE = 0, KQ_VIEW_GPU_FALLBACK = 1, KQ_VIEW_GPU_REAL = 2 };
+
+/* Structure of arrays, n entries each. Borrowed by select() for the duration of the call.
+ * free_* may be negative when a browser shrank below what is reserved on it. */
+typedef struct kq_view {
+  uint32_t n;
+  const int64_t *free_cpu_millis;
+  const int64_t *free_mem_bytes;
+  const int64_t *cap_cpu_millis;
+  const int64_t *cap_mem_bytes;
+  const uint8_t *gpu_class;   /* KQ_VIEW_GPU_* */
+  const int64_t *rtt_us;      /* -1 = unknown */
+  const uint32_t *pods;       /* Pods placed on the browser */
+  const uint32_t *max_pods;   /* 0 = no limit */
+  const uint8_t *flags;       /* KQ_VIEW_* */
+  const uint32_t *labelset;   /* index of the browser's label set (selector pre-pass) */
+  int64_t total_cap_cpu;      /* sums over the view, for the dominant resource */
+  int64_t total_cap_mem;
+} kq_view_t;
+
+/* One placement request. max_rtt_us is a hard limit for every policy but kuack-compat
+ * (a browser with unknown RTT does not satisfy it). */
+typedef struct kq_place_req {
+  int64_t cpu_millis;
+  int64_t mem_bytes;
+  uint32_t gpu;         /* kuack.io/gpu count; > 0 needs a real WebGPU adapter */
+  int64_t max_rtt_us;   /* 0 = no limit */
+  int32_t priority;
+} kq_place_req_t;
+
+static inline bool kq_place_req_best_effort(const kq_place_req_t *r) {
+  return r->cpu_millis <= 0 && r->mem_bytes <= 0;
+}
+
+/* Why a browser was chosen (or that none was). kq_policy_reason_text() gives the phrase used in
+ * explanations ("best fit (dominant=cpu)"). */
+typedef enum {
+  KQ_PR_NO_FIT = 0,
+  KQ_PR_BEST_FIT_CPU,
+  KQ_PR_BEST_FIT_MEM,
+  KQ_PR_GPU_REAL,
+  KQ_PR_GPU_AVOIDED,
+  KQ_PR_GPU_ONLY_LEFT,
+  KQ_PR_LOWEST_RTT,
+  KQ_PR_LEAST_LOADED,
+  KQ_PR_FIRST_FIT,
+  KQ_PR_MOST_FREE_CPU,
+  KQ_PR_COUNT_
+} kq_policy_reason_t;
+
+const char *kq_policy_reason_text(kq_policy_reason_t r);
+
+/* ---- parameters ---- */
+
+#define KQ_POLICY_PARAMS_MAX 8
+#define KQ_POLICY_KEY_MAX 32
+typedef struct kq_policy_param {
+  char key[KQ_POLICY_KEY_MAX];
+  double value;
+} kq_policy_param_t;
+
+/* Decoded `kuack.io/placement-params`: a small value array, no ownership. */
+typedef struct kq_policy_params {
+  uint32_t n;
+  kq_policy_param_t items[KQ_POLICY_PARAMS_MAX];
+} kq_policy_params_t;
+
+/* Appends key=value; KQ_ETOOBIG when full, KQ_EINVAL when the key is too long or empty. */
+int kq_policy_params_add(kq_policy_params_t *p, const char *key, double value);
+
+/* What a policy accepts: used by the generic configure and by the docs. */
+typedef struct kq_policy_param_spec {
+  const char *key;
+  double def, min, max;
+  const char *help;
+} kq_policy_param_spec_t;
+
+/* A configured policy: a value (no allocation), copied freely. p[] follows the vtable's spec. */
+typedef struct kq_policy_state {
+  const struct kq_policy_vtable *vt;
+  double p[KQ_POLICY_PARAMS_MAX];
+} kq_policy_state_t;
+
+/* ---- the vtable ---- */
+
+typedef struct kq_policy_vtable {
+  uint32_t abi_version; /* KQ_POLICY_ABI_VERSION */
+  const char *name;     /* annotation value: "binpack" */
+  const char *summary;  /* one line for --help and docs */
+  const kq_policy_param_spec_t *params;
+  uint32_t nparams;
+  /* Validates `params` (may be NULL = defaults) into *st. Unknown keys and out-of-range values
+   * give KQ_EINVAL with a message in err (errlen bytes, may be 0). Never allocates. */
+  int (*configure)(const struct kq_policy_vtable *vt, const kq_policy_params_t *params,
+                   kq_policy_state_t *st, char *err, size_t errlen);
+  /* Returns the index of the chosen browser, or -1 (reason KQ_PR_NO_FIT). `excluded` is NULL or
+   * n bytes (non-zero = skip). Pure: no I/O, no allocation, no global state. */
+  int32_t (*select)(const kq_policy_state_t *st, const kq_place_req_t *req, const kq_view_t *v,
+                    const uint8_t *excluded, uint64_t now_ns, kq_policy_reason_t *why);
+} kq_policy_vtable_t;
+
+/* Generic configure: checks params against vt->params and fills st->p with values or defaults. */
+int kq_policy_configure_spec(const kq_policy_vtable_t *vt, const kq_policy_params_t *params,
+                             kq_policy_state_t *st, char *err, size_t errlen);
+
+/* ---- registry ---- */
+
+#define KQ_POLICY_DEFAULT "binpack"
+
+/* Registers an extra policy (borrowed, must be static). KQ_EINVAL for a wrong abi_version or
+ * missing fields, KQ_EEXIST for a taken name, KQ_ETOOBIG when the table is full. */
+int kq_policy_register(const kq_policy_vtable_t *vt);
+/* Returns the policy named `name` or NULL. Borrowed, static. */
+const kq_policy_vtable_t *kq_policy_find(const char *name);
+/* Number of registered policies and the i-th (built-ins first, in documentation order). */
+uint32_t kq_policy_count(void);
+const kq_policy_vtable_t *kq_policy_at(uint32_t i);
+/* Writes "binpack, gpu, latency, ..." into buf. Returns buf. */
+char *kq_policy_names(char *buf, size_t n);
+
+/* Looks up `name` and configures it with `params` into *st. Unknown name: KQ_ENOENT with
+ * "unknown placement policy 'x' (known: binpack, gpu, ...)"; bad params: KQ_EINVAL with the
+ * policy's message. *st is untouched on failure, so a caller keeps its current policy. */
+int kq_policy_setup(const char *name, const kq_policy_params_t *params, kq_policy_state_t *st,
+                    char *err, size_t errlen);
+
+static inline int32_t kq_policy_select(const kq_policy_state_t *st, const kq_place_req_t *req,
+                                       const kq_view_t *v, const uint8_t *excluded,
+                                       uint64_t now_ns, kq_policy_reason_t *why) {
+  return st->vt->select(st, req, v, excluded, now_ns, why);
+}
+
+/* ---- shared hard constraints ---- */
+
+/* True when browser i can take req: not excluded, none of `skip_flags` set, enough free cpu and
+ * memory, below max_pods, a real GPU when asked, and within max_rtt_us when set and `rtt`. */
+static inline bool kq_policy_fits(const kq_view_t *v, uint32_t i, const kq_place_req_t *req,
+                                  const uint8_t *excluded, uint8_t skip_flags, bool rtt) {
+  if (v->flags[i] & skip_flags) return false;
+  if (v->free_cpu_millis[i] < req->cpu_millis || v->free_mem_bytes[i] < req->mem_bytes) return false;
+  if (v->max_pods[i] && v->pods[i] >= v->max_pods[i]) return false;
+  if (req->gpu && v->gpu_class[i] != KQ_VIEW_GPU_REAL) return false;
+  if (rtt && req->max_rtt_us > 0 && (v->rtt_us[i] < 0 || v->rtt_us[i] > req->max_rtt_us))
+    return false;
+  if (excluded && excluded[i]) return false;
+  return true;
+}
+
+#define KQ_POLICY_SKIP (KQ_VIEW_THROTTLED | KQ_VIEW_OVERLOADED | KQ_VIEW_DRAINING)
+
+/* Why nothing fits, for the WaitingForBrowser message: counts per blocking constraint and the
+ * largest free cpu/memory among eligible browsers (index -1 when none). Not on the hot path. */
+typedef struct kq_policy_diag {
+  uint32_t total, excluded, unavailable; /* unavailable: throttled/overloaded/draining */
+  uint32_t pods_full, no_gpu, rtt_too_high, no_cpu, no_mem;
+  int32_t max_cpu_index, max_mem_index;
+  int64_t max_free_cpu, max_free_mem;
+} kq_policy_diag_t;
+
+void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
+                        kq_policy_diag_t *out);
+
+/* ---- label selectors (`kuack.io/browser-selector`) ---- */
+
+/* Compiled `k=v,k==v,k!=v,k in (a,b),k notin (a,b),k,!k` (comma = AND). */
+typedef struct kq_selector kq_selector_t;
+
+/* Parses `text` into *out (owned, free with kq_selector_free). An empty string matches
+ * everything. KQ_EINVAL with a message naming the position on bad syntax. */
+int kq_selector_parse(const char *text, kq_selector_t **out, char *err, size_t errlen);
+void kq_selector_free(kq_selector_t *s);
+/* True when the labels (n keys/values, borrowed) satisfy every term. Allocation-free. */
+bool kq_selector_match(const kq_selector_t *s, const char *const *keys,
+                       const char *const *values, uint32_t n);
+
 #endif

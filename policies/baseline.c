@@ -1,0 +1,59 @@
+/* Baselines: first-fit (lowest index that fits) and kuack-compat, the original Kuack rule
+ * (most free CPU, ties to the last browser; throttled browsers only for BestEffort Pods). */
+#include "kq_error.h"
+#include "kq_policy.h"
+#include "policy_internal.h"
+
+static int32_t first_fit_select(const kq_policy_state_t *st, const kq_place_req_t *req,
+                                 const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
+                                 kq_policy_reason_t *why) {
+  (void)st;
+  (void)now_ns;
+  for (uint32_t i = 0; i < v->n; i++) {
+    if (kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) {
+      *why = KQ_PR_FIRST_FIT;
+      return (int32_t)i;
+    }
+  }
+  *why = KQ_PR_NO_FIT;
+  return -1;
+}
+
+const kq_policy_vtable_t kq_policy_first_fit = {
+    .abi_version = KQ_POLICY_ABI_VERSION,
+    .name = "first-fit",
+    .summary = "the first browser (in join order) that fits; a baseline",
+    .configure = kq_policy_configure_spec,
+    .select = first_fit_select,
+};
+
+static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *req,
+                             const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
+                             kq_policy_reason_t *why) {
+  (void)st;
+  (void)now_ns;
+  /* The original skips throttled agents unless the Pod is BestEffort and knows no overload; we
+   * still skip overloaded/draining browsers (they cannot take work) and honour hard limits
+   * (max pods, a real GPU for kuack.io/gpu Pods) but not max-rtt, which it never had. */
+  uint8_t skip = KQ_VIEW_OVERLOADED | KQ_VIEW_DRAINING;
+  if (!kq_place_req_best_effort(req)) skip |= KQ_VIEW_THROTTLED;
+  int32_t bi = -1;
+  int64_t best = 0;
+  for (uint32_t i = 0; i < v->n; i++) {
+    if (!kq_policy_fits(v, i, req, excluded, skip, false)) continue;
+    if (bi < 0 || v->free_cpu_millis[i] >= best) {
+      best = v->free_cpu_millis[i];
+      bi = (int32_t)i;
+    }
+  }
+  *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_MOST_FREE_CPU;
+  return bi;
+}
+
+const kq_policy_vtable_t kq_policy_kuack_compat = {
+    .abi_version = KQ_POLICY_ABI_VERSION,
+    .name = "kuack-compat",
+    .summary = "the original Kuack rule: most free CPU, ties to the last browser",
+    .configure = kq_policy_configure_spec,
+    .select = compat_select,
+};

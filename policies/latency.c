@@ -1,0 +1,79 @@
+/* latency: lowest measured RTT among browsers that fit, with a load term so one fast browser
+ * does not take everything; spread: least loaded, for throughput of short jobs. */
+#include "kq_error.h"
+#include "kq_policy.h"
+#include "policy_internal.h"
+
+/* Load of browser i: the larger of its used cpu and memory fractions (0 when capacity is 0). */
+static inline double load_of(const kq_view_t *v, uint32_t i) {
+  double c = v->cap_cpu_millis[i] > 0
+                 ? 1.0 - (double)v->free_cpu_millis[i] / (double)v->cap_cpu_millis[i] : 0;
+  double m = v->cap_mem_bytes[i] > 0
+                 ? 1.0 - (double)v->free_mem_bytes[i] / (double)v->cap_mem_bytes[i] : 0;
+  return c > m ? c : m;
+}
+
+static const kq_policy_param_spec_t latency_params[] = {
+    {"load_weight", 1.0, 0, 100,
+     "score = rtt * (1 + load_weight * load); 0 = pure lowest RTT"},
+    {"unknown_rtt_ms", 250, 0, 60000, "RTT assumed for browsers not yet measured"},
+};
+
+static int32_t latency_select(const kq_policy_state_t *st, const kq_place_req_t *req,
+                              const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
+                              kq_policy_reason_t *why) {
+  (void)now_ns;
+  double w = st->p[0], unknown_us = st->p[1] * 1000.0, best = 0;
+  int32_t bi = -1;
+  for (uint32_t i = 0; i < v->n; i++) {
+    if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+    double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
+    /* +1 µs keeps the load term meaningful for browsers on the same host (rtt 0) */
+    double score = (rtt + 1.0) * (1.0 + w * load_of(v, i));
+    if (bi < 0 || score < best) {
+      best = score;
+      bi = (int32_t)i;
+    }
+  }
+  *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_LOWEST_RTT;
+  return bi;
+}
+
+const kq_policy_vtable_t kq_policy_latency = {
+    .abi_version = KQ_POLICY_ABI_VERSION,
+    .name = "latency",
+    .summary = "lowest RTT among browsers that fit, weighted by load; honours kuack.io/max-rtt-ms",
+    .params = latency_params,
+    .nparams = sizeof latency_params / sizeof latency_params[0],
+    .configure = kq_policy_configure_spec,
+    .select = latency_select,
+};
+
+static int32_t spread_select(const kq_policy_state_t *st, const kq_place_req_t *req,
+                             const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
+                             kq_policy_reason_t *why) {
+  (void)st;
+  (void)now_ns;
+  double best = 0;
+  uint32_t best_pods = 0;
+  int32_t bi = -1;
+  for (uint32_t i = 0; i < v->n; i++) {
+    if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+    double l = load_of(v, i);
+    if (bi < 0 || l < best || (l == best && v->pods[i] < best_pods)) {
+      best = l;
+      best_pods = v->pods[i];
+      bi = (int32_t)i;
+    }
+  }
+  *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_LEAST_LOADED;
+  return bi;
+}
+
+const kq_policy_vtable_t kq_policy_spread = {
+    .abi_version = KQ_POLICY_ABI_VERSION,
+    .name = "spread",
+    .summary = "least loaded browser (max of cpu and memory used fraction), then fewest Pods",
+    .configure = kq_policy_configure_spec,
+    .select = spread_select,
+};
