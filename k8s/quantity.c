@@ -9,7 +9,7 @@
 #include "kq_error.h"
 #include "kq_k8s_types.h"
 
-#define SIG_DIGITS 18 /* mantissa digits kept (fits int64; x 2^60 still fits int128) */
+#define SIG_DIGITS 19 /* mantissa digits kept (fits uint64; x 2^60 still fits u128) */
 
 typedef unsigned __int128 u128;
 
@@ -60,7 +60,7 @@ static int parse(const char *s, int extra_exp10, int64_t *out, char **err) {
   if (exp10 < -10000) exp10 = -10000;
   int bin = 0;
   const char *suf = p;
-  if (*p == 'e' || *p == 'E') {
+  if ((*p == 'e' || *p == 'E') && p[1] != 'i') {
     /* decimal exponent, unless it is the SI suffix "E" (exa) standing alone */
     if (p[1] == '\0' && *p == 'E') {
       exp10 += 18;
