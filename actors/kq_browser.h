@@ -145,4 +145,45 @@ typedef struct kq_run_report_msg {
 
 const char *kq_run_event_name(kq_run_event_t e);
 
+/* ---- the browser plane: a directory actor plus one browser actor per WebSocket ---- */
+
+/* Configuration shared by every browser actor (borrowed: must outlive the plane). Zero fields
+ * take the defaults noted. */
+typedef struct kq_browser_config {
+  const char *token;               /* agent token; NULL or "" = any token accepted */
+  int64_t max_cpu_millis;          /* reported CPU is clamped to this; 0 = 256000 */
+  int64_t max_memory_bytes;        /* 0 = 256 GiB */
+  uint32_t max_pods;               /* clamp for hello.max_pods (0/absent → this); 0 = 64 */
+  uint32_t hello_timeout_ms;       /* no hello by then → close 4000; 0 = 10000 */
+  uint32_t heartbeat_ms;           /* told to the agent; 0 = 5000 */
+  uint32_t heartbeat_deadline_ms;  /* no heartbeat for this long → close 4008; 0 = 3 × heartbeat */
+  uint32_t ping_ms;                /* node ping period (RTT); 0 = 10000 */
+  uint32_t tick_ms;                /* deadline check granularity; 0 = 1000 */
+  uint32_t resume_window_ms;       /* keep runs this long after a disconnect; 0 = 30000 */
+  uint32_t max_frame;              /* advertised + decode limit; 0 = 1 MiB */
+  uint32_t max_log_chunk;          /* 0 = 64 KiB */
+  uint32_t nsubscribers;           /* default subscribers (scheduler, node): get every event */
+  kq_aid_t subscribers[4];
+  uint32_t subscriber_event_ids[4];
+} kq_browser_config_t;
+
+/* Caller-owned handle of a running browser plane. */
+typedef struct kq_browser_plane {
+  const kq_browser_config_t *cfg;  /* borrowed */
+  kq_system_t *sys;
+  kq_aid_t directory;              /* agent_id → live session, browser ids, resume window */
+  void *metrics_;                  /* internal: metric handles (freed by kq_browser_plane_free) */
+} kq_browser_plane_t;
+
+/* Spawns the directory actor and registers the browser metrics. Returns KQ_OK or an error. */
+int kq_browser_plane_start(kq_browser_plane_t *p, kq_system_t *sys, const kq_browser_config_t *cfg);
+/* Frees what kq_browser_plane_start allocated (after the system has shut down). */
+void kq_browser_plane_free(kq_browser_plane_t *p);
+
+/* Spawns a browser actor for one connection: it talks to its connection through messages to
+ * `conn` (the gateway actor, kq_gateway.h KQ_GW_MSG_*) naming `conn_id`, and receives
+ * KQ_CONN_MSG_*. `plane` is a kq_browser_plane_t* (the signature fits
+ * kq_gateway_opts_t.spawn_session). Returns the actor, or KQ_AID_NONE. */
+kq_aid_t kq_browser_spawn(void *plane, kq_system_t *sys, kq_aid_t conn, uint64_t conn_id);
+
 #endif
