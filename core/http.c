@@ -123,6 +123,8 @@ static int map_curl_error(const http_xfer_t *x, CURLcode c) {
   case CURLE_COULDNT_CONNECT:
   case CURLE_SEND_ERROR:
   case CURLE_RECV_ERROR:
+    /* TLS 1.3 reports a refused client certificate as an alert on the first read */
+    return strstr(x->errbuf, "SSL routines") ? KQ_ETLS : KQ_ENET;
   case CURLE_GOT_NOTHING:
   case CURLE_PARTIAL_FILE: return KQ_ENET;
   case CURLE_SSL_CONNECT_ERROR:
@@ -468,7 +470,7 @@ int kq_http_pause(kq_http_t *h, kq_http_req_id_t id, bool paused) {
 size_t kq_http_inflight(const kq_http_t *h) { return h ? h->inflight : 0; }
 
 int kq_http_header_get(const char *headers, const char *name, char *out, size_t outlen) {
-  if (!headers || !name) return KQ_ENOENT;
+  if (!headers || !name || !*name) return KQ_ENOENT;
   size_t nlen = strlen(name);
   const char *line = strchr(headers, '\n');   /* skip the status line */
   while (line) {

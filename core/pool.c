@@ -165,8 +165,7 @@ void kq_pool_free(kq_pool_t *p) {
   pool_job_t *dropped = fifo_take_all(&p->queued);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  for (unsigned i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
-
+  /* Dropped args are freed before the join: a running job may be waiting on one of them. */
   while (dropped) {
     pool_job_t *next = dropped->next;
     if (dropped->free_arg && dropped->arg) dropped->free_arg(dropped->arg);
@@ -175,6 +174,7 @@ void kq_pool_free(kq_pool_t *p) {
     kq_system_handle_unref(p->sys);
     dropped = next;
   }
+  for (unsigned i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
   /* Jobs that finished still reach live submitters; replies to dead ones are freed by kq_send. */
   deliver(p, fifo_take_all(&p->done));
   event_free(p->ev);
