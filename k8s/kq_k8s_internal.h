@@ -64,4 +64,8 @@ char *kq_jb_print(const cJSON *o, size_t *len);
 /* Parses JSON text into a tree with the size limit; errors into `d`. Returns owned or NULL. */
 cJSON *kq_k8s_json_parse(kq_jd_t *d, const char *json, size_t len);
 
+/* Single-document YAML (or JSON) → tree, with the manifest limits. Returns owned or NULL with
+ * an owned `*err`. */
+cJSON *kq_k8s_yaml_to_json(const char *yaml, size_t len, char **err);
+
 #endif

@@ -44,7 +44,6 @@ static bool is_number(const char *s) {
 static cJSON *scalar(const yaml_node_t *n) {
   const char *v = (const char *)n->data.scalar.value;
   if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return cJSON_CreateString(v);
-  if (n->tag && strcmp((const char *)n->tag, YAML_STR_TAG) == 0) return cJSON_CreateString(v);
   if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
     return cJSON_CreateNull();
   if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE")) return cJSON_CreateTrue();
@@ -258,6 +257,37 @@ int kq_k8s_pod_from_yaml_docs(const char *yaml, size_t len, kq_k8s_doc_t **docs,
   *docs = out.v;
   *ndocs = out.n;
   return rc;
+}
+
+cJSON *kq_k8s_yaml_to_json(const char *yaml, size_t len, char **err) {
+  if (err) *err = NULL;
+  if (len > KQ_K8S_MAX_OBJECT_BYTES) {
+    if (err) *err = kq_asprintf("%zu bytes is too large", len);
+    return NULL;
+  }
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) abort();
+  yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+  yaml_document_t doc;
+  cJSON *tree = NULL;
+  if (!yaml_parser_load(&parser, &doc)) {
+    if (err)
+      *err = kq_asprintf("invalid YAML at line %zu column %zu: %s", parser.problem_mark.line + 1,
+                         parser.problem_mark.column + 1,
+                         parser.problem ? parser.problem : "syntax error");
+  } else {
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+      conv_t c = {.doc = &doc};
+      tree = convert(&c, root, 0);
+      if (!tree && err) *err = kq_asprintf("%s", c.err ? c.err : "cannot convert");
+    } else if (err) {
+      *err = kq_strdup("empty document");
+    }
+    yaml_document_delete(&doc);
+  }
+  yaml_parser_delete(&parser);
+  return tree;
 }
 
 void kq_k8s_docs_free(kq_k8s_doc_t *docs, size_t ndocs) {
