@@ -43,7 +43,11 @@ typedef struct kq_http_req {
   bool no_follow;             /* do not follow redirects */
 } kq_http_req_t;
 
-/* Final message of a request (id = req.done_id). Always sent exactly once unless canceled. */
+/* Final message of a request (id = req.done_id). Always sent exactly once unless canceled.
+ * rc: KQ_OK (any HTTP status), KQ_ETIMEDOUT, KQ_ENET (connect/reset), KQ_ETLS (handshake,
+ * verification, refused client cert), KQ_ETOOBIG (max_body, or a header block over 256 KiB),
+ * KQ_EPROTO (bad reply, too many redirects), KQ_EINVAL (bad URL), KQ_EIO (other). Metrics:
+ * kuack_http_requests_total{result="ok|error|canceled"} in kq_system_metrics. */
 typedef struct kq_http_resp {
   kq_msg_t hdr;
   kq_http_req_id_t req;
@@ -71,11 +75,14 @@ void kq_http_free(kq_http_t *h);
 
 /* Starts a request. Copies everything in `req`. Returns its id, 0 on invalid input. */
 kq_http_req_id_t kq_http_start(kq_http_t *h, const kq_http_req_t *req);
-/* Cancels a request: no more messages for it are sent. KQ_ENOENT if it already finished. */
+/* Cancels a request: no more messages for it are sent (chunks already queued in the owner's
+ * mailbox still arrive; match on `req`). KQ_ENOENT if it already finished. Loop thread only,
+ * never from inside another kq_http call. */
 int kq_http_cancel(kq_http_t *h, kq_http_req_id_t id);
 /* Cancels every request owned by `owner` (call from an actor's stop). Returns how many. */
 size_t kq_http_cancel_owner(kq_http_t *h, kq_aid_t owner);
-/* Stream mode flow control: pause/resume delivery of chunks for one request. */
+/* Stream mode flow control: pause/resume delivery of chunks for one request (curl stops reading
+ * the socket, so the server is pushed back). KQ_ENOENT unknown id, KQ_EINVAL in collect mode. */
 int kq_http_pause(kq_http_t *h, kq_http_req_id_t id, bool paused);
 size_t kq_http_inflight(const kq_http_t *h);
 
