@@ -18,6 +18,7 @@
 #define HTTP_MAX_HEADER_BLOCK (256u << 10)  /* one response's header block; hostile servers stop here */
 #define HTTP_STREAM_BUFFER (64L << 10)
 #define HTTP_MAX_REDIRS 10L
+#define HTTP_FLOW_CHECK_MS 5   /* how often an overload-paused stream looks at its owner again */
 
 typedef struct http_sock {
   struct http_sock *prev, *next;
@@ -43,7 +44,8 @@ typedef struct http_xfer {
   size_t resp_body_len, resp_body_cap;
   bool too_big;               /* our limit (body or header block) aborted the transfer */
   bool owner_gone;            /* stream mode: the owner died, transfer aborted */
-  bool paused;
+  bool paused;               /* by the owner (kq_http_pause) */
+  bool flow_paused;          /* by us: the owner's mailbox is overloaded */
   char errbuf[CURL_ERROR_SIZE];
 } http_xfer_t;
 
@@ -52,11 +54,12 @@ struct kq_http {
   struct event_base *base;
   CURLM *multi;
   struct event *timer;
+  struct event *flow_timer;   /* resumes overload-paused streams */
   http_xfer_t *xfers;         /* in flight, newest first */
   size_t inflight;
   http_sock_t *socks;
   kq_http_req_id_t next_id;
-  kq_counter_t *m_ok, *m_error, *m_canceled;
+  kq_counter_t *m_ok, *m_error, *m_canceled, *m_flow_pauses;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -210,7 +213,17 @@ static size_t on_write(char *p, size_t sz, size_t n, void *ud) {
   http_xfer_t *x = ud;
   size_t len = sz * n;
   if (x->chunk_id) {
-    if (x->paused) return CURL_WRITEFUNC_PAUSE;
+    if (x->paused || x->flow_paused) return CURL_WRITEFUNC_PAUSE;
+    if (kq_actor_overloaded(x->h->sys, x->owner)) {
+      /* Back-pressure: curl keeps these bytes and stops reading until the owner catches up. */
+      x->flow_paused = true;
+      kq_counter_inc(x->h->m_flow_pauses);
+      if (!evtimer_pending(x->h->flow_timer, NULL)) {
+        struct timeval tv = {0, HTTP_FLOW_CHECK_MS * 1000};
+        evtimer_add(x->h->flow_timer, &tv);
+      }
+      return CURL_WRITEFUNC_PAUSE;
+    }
     kq_http_chunk_t *c = KQ_MSG_NEW(kq_http_chunk_t, x->chunk_id);
     c->hdr.dtor = chunk_dtor;
     c->req = x->id;
@@ -245,6 +258,27 @@ static void on_timer_event(evutil_socket_t fd, short what, void *arg) {
   int running = 0;
   curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   check_done(h);
+}
+
+/* Resumes streams paused for overload once their owner drained (or died: the next write then
+ * fails and ends the transfer). Runs on the loop, outside curl. */
+static void on_flow_timer(evutil_socket_t fd, short what, void *arg) {
+  kq_http_t *h = arg;
+  bool again = false;
+  for (http_xfer_t *x = h->xfers; x; x = x->next) {
+    if (!x->flow_paused) continue;
+    if (kq_actor_overloaded(h->sys, x->owner)) {
+      again = true;
+      continue;
+    }
+    x->flow_paused = false;
+    if (!x->paused) curl_easy_pause(x->easy, CURLPAUSE_CONT);   /* may run on_write at once */
+    again = again || x->flow_paused;
+  }
+  if (again) {
+    struct timeval tv = {0, HTTP_FLOW_CHECK_MS * 1000};
+    evtimer_add(h->flow_timer, &tv);
+  }
 }
 
 static void sock_free(kq_http_t *h, http_sock_t *s) {
@@ -302,6 +336,7 @@ kq_http_t *kq_http_new(kq_system_t *sys) {
     return NULL;
   }
   h->timer = evtimer_new(h->base, on_timer_event, h);
+  h->flow_timer = evtimer_new(h->base, on_flow_timer, h);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -312,6 +347,8 @@ kq_http_t *kq_http_new(kq_system_t *sys) {
   h->m_ok = kq_metrics_counter(m, "kuack_http_requests_total", help, "result=\"ok\"");
   h->m_error = kq_metrics_counter(m, "kuack_http_requests_total", help, "result=\"error\"");
   h->m_canceled = kq_metrics_counter(m, "kuack_http_requests_total", help, "result=\"canceled\"");
+  h->m_flow_pauses = kq_metrics_counter(m, "kuack_http_flow_pauses_total",
+                                        "Streams paused because the receiving actor was overloaded", NULL);
   return h;
 }
 
@@ -324,6 +361,7 @@ void kq_http_free(kq_http_t *h) {
   curl_multi_cleanup(h->multi);
   while (h->socks) sock_free(h, h->socks);
   event_free(h->timer);
+  event_free(h->flow_timer);
   free(h);
 }
 
@@ -462,6 +500,7 @@ int kq_http_pause(kq_http_t *h, kq_http_req_id_t id, bool paused) {
   if (!x->chunk_id) return KQ_EINVAL;
   if (x->paused == paused) return KQ_OK;
   x->paused = paused;
+  if (!paused && x->flow_paused) return KQ_OK;   /* the flow timer resumes it */
   /* Resuming may run on_write at once with data curl held back; that only queues messages. */
   CURLcode c = curl_easy_pause(x->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
   return c == CURLE_OK ? KQ_OK : KQ_EIO;

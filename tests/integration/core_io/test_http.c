@@ -20,7 +20,7 @@
 #include "kq_test_http.h"
 #include "kq_test_tls.h"
 
-#define SINK_MSGS(X) X(SINK_DONE) X(SINK_CHUNK)
+#define SINK_MSGS(X) X(SINK_DONE) X(SINK_CHUNK) X(SINK_BUSY)
 KQ_MSG_IDS(sink, SINK_MSGS)
 
 /* ---- sink actor: keeps every message (ownership moved out of the runtime's copy) ---- */
@@ -29,6 +29,7 @@ typedef struct sink {
   kq_msg_t **msgs;
   size_t n, cap;
   size_t chunks, dones;
+  unsigned busy_per_chunk;   /* simulated work: self-messages queued per chunk received */
 } sink_t;
 
 typedef struct sink_state {
@@ -42,6 +43,10 @@ static int sink_init(kq_actor_t *self, void *state, void *arg) {
 
 static void sink_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
   sink_t *s = ((sink_state_t *)state)->sink;
+  if (m->id == SINK_BUSY) return;
+  if (m->id == SINK_CHUNK)
+    for (unsigned i = 0; i < s->busy_per_chunk; i++)
+      kq_send_signal(kq_actor_system(self), kq_self(self), kq_self(self), SINK_BUSY);
   kq_msg_t *copy = kq_memdup(m, m->size);
   copy->next = NULL;
   m->dtor = NULL;   /* the payload now belongs to the copy */
@@ -116,10 +121,13 @@ static bool system_idle(fx_t *f, const void *ud) { return kq_system_idle(f->sys)
 static bool no_actors(fx_t *f, const void *ud) { return kq_system_actor_count(f->sys) == 0; }
 static bool sink_drained(fx_t *f, const void *ud) { return kq_actor_mailbox_depth(f->sys, f->aid) == 0; }
 
-static int setup_tls(void **state, bool with_tls, bool require_client_cert) {
+static int setup_opts(void **state, bool with_tls, bool require_client_cert, uint32_t high_water) {
   fx_t *f = KQ_NEW(fx_t);
   f->base = event_base_new();
-  f->sys = kq_system_new(f->base, NULL);
+  /* with a small mailbox, also make the actor slow: one message per turn, then I/O again */
+  kq_system_opts_t opts = {.mailbox_high_water = high_water, .batch_limit = high_water ? 1 : 0,
+                           .turn_limit = high_water ? 1 : 0};
+  f->sys = kq_system_new(f->base, &opts);
   f->http = kq_http_new(f->sys);
   if (with_tls) f->tls = kq_test_tls_new();
   f->srv = kq_test_http_new(f->base, f->tls, require_client_cert);
@@ -129,9 +137,18 @@ static int setup_tls(void **state, bool with_tls, bool require_client_cert) {
   return 0;
 }
 
-static int setup(void **state) { return setup_tls(state, false, false); }
-static int setup_https(void **state) { return setup_tls(state, true, false); }
-static int setup_mtls(void **state) { return setup_tls(state, true, true); }
+static int setup(void **state) { return setup_opts(state, false, false, 0); }
+static int setup_https(void **state) { return setup_opts(state, true, false, 0); }
+static int setup_mtls(void **state) { return setup_opts(state, true, true, 0); }
+static int setup_small_mailbox(void **state) { return setup_opts(state, false, false, 4); }
+
+static uint64_t metric(fx_t *f, const char *series) {
+  char *text = kq_metrics_render(kq_system_metrics(f->sys), NULL);
+  char *at = strstr(text, series);
+  uint64_t v = at ? strtoull(at + strlen(series), NULL, 10) : UINT64_MAX;
+  free(text);
+  return v;
+}
 
 static int teardown(void **state) {
   fx_t *f = *state;
@@ -384,6 +401,25 @@ static void test_stream_pause_resume(void **state) {
   assert_int_equal(kq_http_pause(f->http, id, true), KQ_ENOENT);
 }
 
+/* A fast stream into an actor whose mailbox passes its high-water mark is paused by the client
+ * itself (no unbounded queue), then resumed; every byte still arrives in order. */
+static void test_stream_overload_backpressure(void **state) {
+  fx_t *f = *state;
+  f->sink.busy_per_chunk = 16;
+  kq_http_req_t r = {.chunk_id = SINK_CHUNK};
+  kq_http_req_id_t id = start(f, &r, "/large?mib=2");
+  kq_http_resp_t *resp = wait_done(f, id, 30000);
+  assert_int_equal(resp->rc, KQ_OK);
+  size_t len;
+  char *all = stream_bytes(f, id, &len, true);
+  assert_int_equal(len, 2u << 20);
+  for (size_t i = 0; i < len; i++)
+    if (all[i] != KQ_TEST_HTTP_LARGE_BYTE(i)) fail_msg("byte %zu differs", i);
+  free(all);
+  uint64_t pauses = metric(f, "kuack_http_flow_pauses_total ");
+  assert_true(pauses > 0 && pauses != UINT64_MAX);
+}
+
 static void test_stream_cancel(void **state) {
   fx_t *f = *state;
   kq_http_req_t r = {.chunk_id = SINK_CHUNK};
@@ -546,6 +582,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_big_headers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_pause_resume, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_overload_backpressure, setup_small_mailbox, teardown),
       cmocka_unit_test_setup_teardown(test_stream_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_owner, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
