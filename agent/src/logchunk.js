@@ -1,0 +1,87 @@
+// Turns a byte stream (WASI fd_write, console lines) into log chunks: complete lines go out at
+// once, a chunk never exceeds `max` bytes, a partial line waits for its newline unless it has
+// waited `flushMs` (checked on the next write) or the run ends. Runs inside the worker, pure.
+
+const NL = 10;
+
+export class LineChunker {
+  // emit(Uint8Array) receives owned copies; now() gives milliseconds.
+  constructor(max, emit, { flushMs = 200, now = () => Date.now() } = {}) {
+    if (!Number.isInteger(max) || max < 1) throw new Error('LineChunker: max must be a positive integer');
+    this.max = max;
+    this.emit = emit;
+    this.flushMs = flushMs;
+    this.now = now;
+    this.buf = new Uint8Array(Math.min(max, 4096));
+    this.len = 0;
+    this.partialSince = null;
+    this.bytes = 0;
+  }
+
+  #append(data, off, n) {
+    if (this.len + n > this.buf.length) {
+      let cap = this.buf.length;
+      while (cap < this.len + n) cap *= 2;
+      const grown = new Uint8Array(Math.min(cap, this.max));
+      grown.set(this.buf.subarray(0, this.len));
+      this.buf = grown;
+    }
+    this.buf.set(data.subarray(off, off + n), this.len);
+    this.len += n;
+  }
+
+  #emitUpTo(n) {
+    if (n <= 0) return;
+    const chunk = this.buf.slice(0, n);
+    this.buf.copyWithin(0, n, this.len);
+    this.len -= n;
+    this.bytes += n;
+    this.emit(chunk);
+  }
+
+  #lastNewline() {
+    for (let i = this.len - 1; i >= 0; i--) if (this.buf[i] === NL) return i;
+    return -1;
+  }
+
+  write(data) {
+    if (!(data instanceof Uint8Array)) data = new Uint8Array(data);
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, this.max - this.len);
+      this.#append(data, off, n);
+      off += n;
+      if (this.len === this.max) {
+        const nl = this.#lastNewline();
+        this.#emitUpTo(nl >= 0 ? nl + 1 : this.len);
+      }
+    }
+    const nl = this.#lastNewline();
+    if (nl >= 0) this.#emitUpTo(nl + 1);
+    if (this.len === 0) {
+      this.partialSince = null;
+    } else if (this.partialSince === null) {
+      this.partialSince = this.now();
+    } else if (this.now() - this.partialSince >= this.flushMs) {
+      this.flush();
+    }
+  }
+
+  writeText(text) {
+    this.write(new TextEncoder().encode(text));
+  }
+
+  flush() {
+    this.#emitUpTo(this.len);
+    this.partialSince = null;
+  }
+}
+
+// Splits one buffer into pieces of at most `max` bytes (the main thread's last line of defence
+// if a node lowers max_log_chunk below what a worker was started with).
+export function splitBytes(data, max) {
+  if (data.length <= max) return [data];
+  const out = [];
+  for (let i = 0; i < data.length; i += max) out.push(data.subarray(i, Math.min(i + max, data.length)));
+  return out;
+}

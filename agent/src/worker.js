@@ -1,0 +1,185 @@
+// One workload per module Worker: fetch (+ sha256 check), compile, run a WASI command through
+// browser_wasi_shim or a wasm-bindgen pkg through its JS glue, stream stdout/stderr as chunks and
+// report phases, exit code and timings. The main thread cancels by terminating this worker, so
+// nothing here needs to be interruptible. No SharedArrayBuffer is used.
+//
+// main → worker: {type:'start', run:{run_id, kind, module_url, glue_url?, entry?, digest?, args,
+//                 env:[[k,v]...], max_log_chunk}}   (URLs absolute)
+// worker → main: {type:'phase', phase}  {type:'log', stream:1|2, data:Uint8Array}
+//                {type:'done', phase:'exited'|'failed', exit_code?, message?, timings}
+
+import { LineChunker } from './logchunk.js';
+
+const SHIM_URL = new URL('./vendor/@bjorn3/browser_wasi_shim/dist/index.js', import.meta.url).href;
+
+let started = false;
+let done = false;
+const timings = {};
+const streams = {};
+
+function post(msg, transfer) {
+  if (!done) self.postMessage(msg, transfer ?? []);
+}
+
+function makeStream(stream, max) {
+  return new LineChunker(max, (chunk) => post({ type: 'log', stream, data: chunk }, [chunk.buffer]));
+}
+
+function finish(phase, fields = {}) {
+  if (done) return;
+  for (const s of Object.values(streams)) s.flush();
+  post({ type: 'done', phase, timings, ...fields });
+  done = true;
+}
+
+function ms(t0) {
+  return Math.max(0, Math.round(performance.now() - t0));
+}
+
+function hex(buf) {
+  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function fetchModule(run) {
+  const t0 = performance.now();
+  post({ type: 'phase', phase: 'fetching' });
+  const res = await fetch(run.module_url, { credentials: 'same-origin' });
+  if (!res.ok) throw new Error(`fetch ${run.module_url}: HTTP ${res.status}`);
+  const bytes = await res.arrayBuffer();
+  if (run.digest) {
+    const m = /^sha256:([0-9a-f]{64})$/.exec(run.digest);
+    if (!m) throw new Error(`digest "${run.digest}" is not sha256:<64 hex>`);
+    if (globalThis.crypto?.subtle) {
+      const got = hex(await crypto.subtle.digest('SHA-256', bytes));
+      if (got !== m[1]) throw new Error(`digest mismatch: expected sha256:${m[1]}, got sha256:${got}`);
+    } else {
+      streams[2].writeText('kuack: digest not verified (no crypto.subtle outside a secure context)\n');
+    }
+  }
+  let glue = null;
+  if (run.kind === 'bindgen') glue = await import(run.glue_url);
+  timings.fetch_ms = ms(t0);
+  const t1 = performance.now();
+  post({ type: 'phase', phase: 'compiling' });
+  const module = await WebAssembly.compile(bytes);
+  timings.compile_ms = ms(t1);
+  return { module, glue };
+}
+
+async function runWasi(run, module) {
+  const { WASI, File, OpenFile, ConsoleStdout, PreopenDirectory } = await import(SHIM_URL);
+  const args = run.args?.length ? run.args : [new URL(run.module_url).pathname.split('/').pop() || 'main.wasm'];
+  const env = (run.env ?? []).map(([k, v]) => `${k}=${v}`);
+  const fds = [
+    new OpenFile(new File([])),
+    new ConsoleStdout((b) => streams[1].write(b)),
+    new ConsoleStdout((b) => streams[2].write(b)),
+    new PreopenDirectory('/', new Map()),
+  ];
+  const wasi = new WASI(args, env, fds, { debug: false });
+  const inst = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport });
+  if (typeof inst.exports._start !== 'function') throw new Error('not a WASI command: no _start export');
+  const t0 = performance.now();
+  post({ type: 'phase', phase: 'running' });
+  try {
+    return wasi.start(inst); // proc_exit is caught by the shim and returned
+  } finally {
+    timings.run_ms = ms(t0);
+  }
+}
+
+// console.* of this worker is the workload's output: log/info/debug → stdout, warn/error → stderr.
+function format(args) {
+  let parts = args;
+  if (typeof args[0] === 'string' && /%[sdifoOc]/.test(args[0])) {
+    let i = 1;
+    const head = args[0].replace(/%([sdifoOc%])/g, (m, c) => {
+      if (c === '%') return '%';
+      if (i >= args.length) return m;
+      const a = args[i++];
+      if (c === 'c') return '';
+      if (c === 'd' || c === 'i') return String(Math.trunc(Number(a)));
+      if (c === 'f') return String(Number(a));
+      return show(a);
+    });
+    parts = [head, ...args.slice(i)];
+  }
+  return parts.map(show).join(' ');
+}
+
+function show(a) {
+  if (typeof a === 'string') return a;
+  if (a instanceof Error) return a.stack || `${a.name}: ${a.message}`;
+  if (a === undefined || typeof a === 'function' || typeof a === 'symbol' || typeof a === 'bigint') return String(a);
+  try {
+    return JSON.stringify(a) ?? String(a);
+  } catch {
+    return String(a);
+  }
+}
+
+function captureConsole() {
+  for (const [name, stream] of [['log', 1], ['info', 1], ['debug', 1], ['trace', 1], ['warn', 2], ['error', 2]]) {
+    console[name] = (...args) => streams[stream].writeText(format(args) + '\n');
+  }
+}
+
+async function runBindgen(run, module, glue) {
+  const init = glue.default;
+  if (typeof init !== 'function') throw new Error('glue has no default export (the wasm-bindgen init function)');
+  const env = Object.fromEntries(run.env ?? []);
+  const args = run.args ?? [];
+  globalThis.kuack = { args, env };
+  const t0 = performance.now();
+  post({ type: 'phase', phase: 'running' });
+  try {
+    // Newer glue takes {module_or_path}; older glue takes the module itself.
+    const src = Function.prototype.toString.call(init);
+    await (src.includes('module_or_path') ? init({ module_or_path: module }) : init(module));
+    const name = run.entry || 'main';
+    const fn = glue[name];
+    if (typeof fn !== 'function') {
+      if (run.entry) throw new Error(`entry "${run.entry}" is not exported by the glue`);
+      return 0; // a #[wasm_bindgen(start)] function already ran in init
+    }
+    const result = await fn(...[args, env].slice(0, fn.length));
+    return Number.isInteger(result) ? result : 0;
+  } finally {
+    timings.run_ms = ms(t0);
+  }
+}
+
+function describe(err) {
+  if (err instanceof WebAssembly.RuntimeError) return `wasm trap: ${err.message}`;
+  if (err instanceof WebAssembly.LinkError) return `link error: ${err.message}`;
+  if (err instanceof WebAssembly.CompileError) return `compile error: ${err.message}`;
+  return err?.message ? String(err.message) : String(err);
+}
+
+async function start(run) {
+  const max = Math.max(1, run.max_log_chunk | 0 || 65536);
+  streams[1] = makeStream(1, max);
+  streams[2] = makeStream(2, max);
+  if (run.kind === 'bindgen') captureConsole();
+  try {
+    if (run.kind !== 'wasi' && run.kind !== 'bindgen') throw new Error(`unknown kind "${run.kind}"`);
+    if (run.kind === 'bindgen' && !run.glue_url) throw new Error('bindgen run without glue_url');
+    const { module, glue } = await fetchModule(run);
+    const code = run.kind === 'wasi' ? await runWasi(run, module) : await runBindgen(run, module, glue);
+    finish('exited', { exit_code: code | 0 });
+  } catch (err) {
+    finish('failed', { message: describe(err) });
+  }
+}
+
+self.addEventListener('message', (ev) => {
+  const msg = ev.data;
+  if (msg?.type === 'start' && !started) {
+    started = true;
+    start(msg.run);
+  }
+});
+
+// Errors escaping the run (a rejected promise the glue left behind) end it as failed.
+self.addEventListener('unhandledrejection', (ev) => finish('failed', { message: describe(ev.reason) }));
+self.addEventListener('error', (ev) => finish('failed', { message: ev.message || 'worker error' }));

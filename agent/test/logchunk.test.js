@@ -1,0 +1,66 @@
+// Log chunking: lines out at once, chunks ≤ max, partial lines held then flushed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineChunker, splitBytes } from '../src/logchunk.js';
+
+const enc = (s) => new TextEncoder().encode(s);
+const dec = (b) => new TextDecoder().decode(b);
+
+function collect(max, opts) {
+  const out = [];
+  const c = new LineChunker(max, (b) => out.push(dec(b)), opts);
+  return { c, out };
+}
+
+test('complete lines go out at once; partial lines wait for the newline', () => {
+  const { c, out } = collect(64);
+  c.write(enc('hello\nwor'));
+  assert.deepEqual(out, ['hello\n']);
+  c.write(enc('ld\n'));
+  assert.deepEqual(out, ['hello\n', 'world\n']);
+  c.write(enc('a\nb\nc'));
+  assert.deepEqual(out.slice(2), ['a\nb\n']);
+  c.flush();
+  assert.deepEqual(out.slice(3), ['c']);
+  c.flush();
+  assert.equal(out.length, 4, 'empty flush emits nothing');
+});
+
+test('no chunk exceeds max; cuts at the last newline when there is one', () => {
+  const { c, out } = collect(8);
+  c.write(enc('0123456789abcdefXYZ'));
+  assert.deepEqual(out, ['01234567', '89abcdef']);
+  c.write(enc('\n12\n3456789'));
+  c.flush();
+  for (const o of out) assert.ok(enc(o).length <= 8, `chunk "${o}" too big`);
+  assert.equal(out.join(''), '0123456789abcdefXYZ\n12\n3456789');
+  assert.ok(out.includes('XYZ\n12\n'), `cut at newline: ${JSON.stringify(out)}`);
+});
+
+test('a partial line older than flushMs is flushed on the next write', () => {
+  let now = 0;
+  const { c, out } = collect(64, { flushMs: 100, now: () => now });
+  c.write(enc('progress.'));
+  now = 50;
+  c.write(enc('.'));
+  assert.deepEqual(out, []);
+  now = 150;
+  c.write(enc('.'));
+  assert.deepEqual(out, ['progress...']);
+});
+
+test('bytes are counted; emitted chunks are copies', () => {
+  const chunks = [];
+  const c = new LineChunker(4, (b) => chunks.push(b));
+  const src = enc('ab\ncd\n');
+  c.write(src);
+  src.fill(0);
+  assert.deepEqual(chunks.map(dec), ['ab\n', 'cd\n']);
+  assert.equal(c.bytes, 6);
+  assert.throws(() => new LineChunker(0, () => {}), /max/);
+});
+
+test('splitBytes', () => {
+  assert.deepEqual(splitBytes(enc('abcdefg'), 3).map(dec), ['abc', 'def', 'g']);
+  assert.equal(splitBytes(enc('ab'), 3).length, 1);
+});
