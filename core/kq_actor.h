@@ -132,6 +132,10 @@ kq_aid_t kq_self(const kq_actor_t *self);
 kq_system_t *kq_actor_system(const kq_actor_t *self);
 void *kq_actor_state(kq_actor_t *self);
 const kq_actor_type_t *kq_actor_type(const kq_actor_t *self);
+/* From inside dispatch: takes ownership of `m`, the message being dispatched, so the runtime
+ * does not free it afterwards (forward it with kq_tell, keep it, or kq_msg_free it later).
+ * Returns `m`. */
+kq_msg_t *kq_msg_take(kq_actor_t *self, kq_msg_t *m);
 /* Name of message id `id` for actor type `t` ("TIMER", "BROWSER_FRAME", or "#<id>"). Static. */
 const char *kq_msg_name(const kq_actor_type_t *t, uint32_t id);
 

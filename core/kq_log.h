@@ -16,6 +16,11 @@ int kq_log_parse_level(const char *s, kq_log_level_t *out);
 typedef void (*kq_log_sink_fn)(kq_log_level_t level, const char *line, void *ud);
 void kq_log_set_sink(kq_log_sink_fn sink, void *ud);
 
+/* Stamps lines with `clock`'s wall time (borrowed; NULL = real clock). Lets tests pin the
+ * timestamp with a fake clock. Lines longer than 2 KiB are truncated. */
+struct kq_clock;
+void kq_log_set_clock(const struct kq_clock *clock);
+
 /* Emits `comp` + `msg` + the formatted `fields` ("pod=%s phase=%s"). `fields` may be NULL.
  * Values containing spaces should be quoted by the caller ("msg=\"%s\""). */
 void kq_log(kq_log_level_t level, const char *comp, const char *msg, const char *fields, ...)

@@ -14,6 +14,9 @@ typedef struct kq_harness kq_harness_t;
 
 /* Creates a harness (fake clock at wall time 2026-01-01T00:00:00Z). Returns owned. */
 kq_harness_t *kq_h_new(void);
+/* Like kq_h_new with system options (the clock field is ignored: the harness's fake clock is
+ * always used). */
+kq_harness_t *kq_h_new_opts(const kq_system_opts_t *opts);
 /* Shuts the system down, drains, asserts it closed cleanly (no actor, timer or handle left) and
  * frees everything. Fails the test (cmocka) if the system refuses to close. */
 void kq_h_free(kq_harness_t *h);
