@@ -355,7 +355,7 @@ const char *kq_msg_name(const kq_actor_type_t *t, uint32_t id) {
 
 /* ---- running ---- */
 
-enum { RUN_NONE = 0, RUN_DISPATCHED = 1, RUN_TURN_END = 2 };
+enum { RUN_NONE = 0, RUN_DISPATCHED = 1, RUN_TURN_END = 2, RUN_WORKED = 4 };
 
 /* Does one unit of work: finalizes one stopping actor, or runs one message of the actor at the
  * head of the run queue (ending its turn when its mailbox empties or the batch is used up). */
@@ -373,7 +373,7 @@ static int run_one(kq_system_t *sys) {
   a->depth--;
   if (a->overloaded && a->depth <= sys->low_water) a->overloaded = false;
 
-  int r = 0;
+  int r = RUN_WORKED; /* even a dropped stale tick is work done */
   bool deliver = true;
   if (m->id == KQ_MSG_TIMER && m->from == KQ_AID_NONE)
     deliver = kq_timer_tick_accept_(a, (kq_timer_msg_t *)m);
@@ -383,7 +383,7 @@ static int run_one(kq_system_t *sys) {
     a->type->dispatch(a, kq_actor_state(a), m);
     sys->m_messages->value++;
     if (!a->taken) kq_msg_free(m);
-    r = RUN_DISPATCHED;
+    r |= RUN_DISPATCHED;
   } else {
     kq_msg_free(m);
   }
