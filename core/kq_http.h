@@ -82,7 +82,9 @@ int kq_http_cancel(kq_http_t *h, kq_http_req_id_t id);
 /* Cancels every request owned by `owner` (call from an actor's stop). Returns how many. */
 size_t kq_http_cancel_owner(kq_http_t *h, kq_aid_t owner);
 /* Stream mode flow control: pause/resume delivery of chunks for one request (curl stops reading
- * the socket, so the server is pushed back). KQ_ENOENT unknown id, KQ_EINVAL in collect mode. */
+ * the socket, so the server is pushed back). KQ_ENOENT unknown id, KQ_EINVAL in collect mode.
+ * The client also pauses a stream by itself while its owner is overloaded (kq_actor_overloaded)
+ * and resumes it when the mailbox drains (kuack_http_flow_pauses_total counts these). */
 int kq_http_pause(kq_http_t *h, kq_http_req_id_t id, bool paused);
 size_t kq_http_inflight(const kq_http_t *h);
 
