@@ -61,7 +61,7 @@ export class Runner extends EventTarget {
     if (phase === 'running') r.running_at = Date.now();
     const frame = { t: 'status', run_id: r.run_id, phase };
     if (phase === 'exited') frame.exit_code = r.exit_code | 0;
-    if (r.message && (phase === 'failed' || phase === 'cancelled' || phase === 'exited')) frame.message = String(r.message);
+    if (r.message && (phase === 'failed' || phase === 'cancelled' || phase === 'exited')) frame.message = String(r.message).slice(0, 4096);
     if (Object.keys(r.timings).length) frame.timings = { ...r.timings };
     if (TERMINAL.has(phase)) {
       r.ended_at = Date.now();
@@ -148,13 +148,13 @@ export class Runner extends EventTarget {
   cancel(run_id, reason) {
     const r = this.runs.get(run_id);
     if (!r) {
-      this.send({ t: 'status', run_id, phase: 'cancelled', ...(reason ? { message: reason } : {}) });
+      this.send({ t: 'status', run_id, phase: 'cancelled', ...(reason ? { message: String(reason).slice(0, 4096) } : {}) });
       return;
     }
     if (TERMINAL.has(r.phase)) {
       const frame = { t: 'status', run_id, phase: r.phase, timings: { ...r.timings } };
       if (r.phase === 'exited') frame.exit_code = r.exit_code | 0;
-      if (r.message) frame.message = r.message;
+      if (r.message) frame.message = String(r.message).slice(0, 4096);
       this.send(frame);
       return;
     }
