@@ -83,3 +83,25 @@ const char *kq_run_event_name(kq_run_event_t e) {
   }
   return "unknown";
 }
+
+void kq_browser_event_msg_dtor(kq_msg_t *m) {
+  kq_browser_event_msg_t *e = (kq_browser_event_msg_t *)m;
+  kq_browser_info_clear(&e->info);
+  free(e->reason);
+}
+
+void kq_browser_run_msg_dtor(kq_msg_t *m) { kq_run_spec_clear(&((kq_browser_run_msg_t *)m)->spec); }
+
+void kq_browser_cancel_msg_dtor(kq_msg_t *m) {
+  kq_browser_cancel_msg_t *c = (kq_browser_cancel_msg_t *)m;
+  free(c->run_id);
+  free(c->reason);
+}
+
+void kq_run_report_msg_dtor(kq_msg_t *m) {
+  kq_run_report_msg_t *r = (kq_run_report_msg_t *)m;
+  free(r->run_id);
+  free(r->message);
+  free(r->data);
+  free(r->browser_id);
+}

@@ -145,6 +145,12 @@ typedef struct kq_run_report_msg {
 
 const char *kq_run_event_name(kq_run_event_t e);
 
+/* Message destructors (set as hdr.dtor by whoever builds these messages). */
+void kq_browser_event_msg_dtor(kq_msg_t *m);
+void kq_browser_run_msg_dtor(kq_msg_t *m);
+void kq_browser_cancel_msg_dtor(kq_msg_t *m);
+void kq_run_report_msg_dtor(kq_msg_t *m);
+
 /* ---- the browser plane: a directory actor plus one browser actor per WebSocket ---- */
 
 /* Configuration shared by every browser actor (borrowed: must outlive the plane). Zero fields
