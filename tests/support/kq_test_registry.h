@@ -1,0 +1,44 @@
+/* A real Debian docker-registry (distribution 2.8) for tests, on 127.0.0.1 with a free port and a
+ * temporary storage folder, optionally behind htpasswd Basic auth. Its access log is kept so tests
+ * can count the requests a pull made. Images are pushed with examples/push-image.sh. */
+#ifndef KQ_TEST_REGISTRY_H
+#define KQ_TEST_REGISTRY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kq_test_registry kq_test_registry_t;
+
+typedef struct kq_test_registry_opts {
+  const char *user;   /* with pass: htpasswd (bcrypt) Basic auth; NULL = anonymous */
+  const char *pass;
+} kq_test_registry_opts_t;
+
+/* Starts the registry and waits (bounded, 10 s) until it accepts connections. Aborts the test
+ * process on failure. Returns owned. */
+kq_test_registry_t *kq_test_registry_start(const kq_test_registry_opts_t *opts);
+/* Stops the process (SIGTERM, reaped), removes the temporary folder and frees. */
+void kq_test_registry_free(kq_test_registry_t *r);
+/* Stops / starts again on the same port and storage ("registry down, then up"). */
+void kq_test_registry_stop(kq_test_registry_t *r);
+void kq_test_registry_restart(kq_test_registry_t *r);
+
+uint16_t kq_test_registry_port(const kq_test_registry_t *r);
+/* "127.0.0.1:<port>" (static per registry, borrowed). */
+const char *kq_test_registry_host(const kq_test_registry_t *r);
+/* Storage root (the folder holding docker/registry/v2). Borrowed. */
+const char *kq_test_registry_storage(const kq_test_registry_t *r);
+
+/* Runs examples/push-image.sh (form "index", "single" or "artifact") for INPUT (a .wasm or a pkg
+ * dir) as <name:tag>; writes the pushed top-level digest into `digest` (80 bytes). Returns 0 or -1. */
+int kq_test_registry_push(kq_test_registry_t *r, const char *form, const char *name_tag,
+                          const char *input, char *digest);
+/* Path of blob `digest` ("sha256:...") in the registry's storage (static buffer per call). */
+const char *kq_test_registry_blob_file(const kq_test_registry_t *r, const char *digest);
+/* Number of access-log lines containing `needle` (e.g. "GET /v2/test/hello/blobs/"). */
+size_t kq_test_registry_count(const kq_test_registry_t *r, const char *needle);
+/* Builds the example .wasm files once per process into a temp dir (examples/build.sh); returns
+ * that folder (static). Aborts on failure. */
+const char *kq_test_examples_dir(void);
+
+#endif
