@@ -149,19 +149,40 @@ const decoders = new Map();
 const partial = new Map();
 let lineCount = 0;
 
+// Lines are queued and painted once per frame: a chatty workload must not make the page lay out
+// per line (that starves the main thread, and with it heartbeats). The queue is capped.
+let pending = [];
+let paintQueued = false;
+
 function appendLine(runId, stream, line, cls) {
-  const div = document.createElement('div');
-  if (cls === 'sys') {
-    div.className = 'sys';
-    div.textContent = line;
-  } else {
-    const tag = Object.assign(document.createElement('span'), { className: 'run', textContent: `${runId} ` });
-    const body = Object.assign(document.createElement('span'), { textContent: line });
-    if (stream === 2) body.className = 'err';
-    div.append(tag, body);
+  pending.push({ runId, stream, line, cls });
+  if (pending.length > MAX_LOG_LINES) pending = pending.slice(-MAX_LOG_LINES);
+  if (!paintQueued) {
+    paintQueued = true;
+    requestAnimationFrame(paintLog);
   }
-  logEl.append(div);
-  if (++lineCount > MAX_LOG_LINES) { logEl.firstChild.remove(); lineCount--; }
+}
+
+function paintLog() {
+  paintQueued = false;
+  const frag = document.createDocumentFragment();
+  for (const { runId, stream, line, cls } of pending) {
+    const div = document.createElement('div');
+    if (cls === 'sys') {
+      div.className = 'sys';
+      div.textContent = line;
+    } else {
+      const tag = Object.assign(document.createElement('span'), { className: 'run', textContent: `${runId} ` });
+      const body = Object.assign(document.createElement('span'), { textContent: line });
+      if (stream === 2) body.className = 'err';
+      div.append(tag, body);
+    }
+    frag.append(div);
+  }
+  lineCount += pending.length;
+  pending = [];
+  logEl.append(frag);
+  while (lineCount > MAX_LOG_LINES) { logEl.firstChild.remove(); lineCount--; }
   if ($('follow').checked) logEl.scrollTop = logEl.scrollHeight;
 }
 

@@ -1,12 +1,14 @@
-// Turns a byte stream (WASI fd_write, console lines) into log chunks: complete lines go out at
-// once, a chunk never exceeds `max` bytes, a partial line waits for its newline unless it has
-// waited `flushMs` (checked on the next write) or the run ends. Runs inside the worker, pure.
+// Turns a byte stream (WASI fd_write, console lines) into log chunks: a chunk never exceeds `max`
+// bytes; complete lines go out at once unless a chunk went out less than `lingerMs` ago (then
+// they gather into one chunk, sent by the next write after the linger, a timer, or the end), so
+// a burst of lines costs a few frames, not one per line; a partial line waits for its newline
+// unless it has waited `flushMs` or the run ends. Runs inside the worker; time is injected.
 
 const NL = 10;
 
 export class LineChunker {
   // emit(Uint8Array) receives owned copies; now() gives milliseconds.
-  constructor(max, emit, { flushMs = 200, now = () => Date.now() } = {}) {
+  constructor(max, emit, { flushMs = 200, lingerMs = 0, now = () => Date.now(), schedule = (fn, ms) => setTimeout(fn, ms) } = {}) {
     if (!Number.isInteger(max) || max < 1) throw new Error('LineChunker: max must be a positive integer');
     this.max = max;
     this.emit = emit;
@@ -16,6 +18,10 @@ export class LineChunker {
     this.len = 0;
     this.partialSince = null;
     this.bytes = 0;
+    this.lingerMs = lingerMs;
+    this.schedule = schedule;
+    this.lastEmit = -Infinity;
+    this.armed = false;
   }
 
   #append(data, off, n) {
@@ -36,6 +42,7 @@ export class LineChunker {
     this.buf.copyWithin(0, n, this.len);
     this.len -= n;
     this.bytes += n;
+    this.lastEmit = this.now();
     this.emit(chunk);
   }
 
@@ -57,7 +64,10 @@ export class LineChunker {
       }
     }
     const nl = this.#lastNewline();
-    if (nl >= 0) this.#emitUpTo(nl + 1);
+    if (nl >= 0) {
+      if (this.now() - this.lastEmit >= this.lingerMs) this.#emitUpTo(nl + 1);
+      else this.#arm();
+    }
     if (this.len === 0) {
       this.partialSince = null;
     } else if (this.partialSince === null) {
@@ -65,6 +75,18 @@ export class LineChunker {
     } else if (this.now() - this.partialSince >= this.flushMs) {
       this.flush();
     }
+  }
+
+  // Lines held back by the linger go out when the thread is free (never inside a sync WASI run,
+  // whose lines go out with a later write or at the end).
+  #arm() {
+    if (this.armed) return;
+    this.armed = true;
+    this.schedule(() => {
+      this.armed = false;
+      const nl = this.#lastNewline();
+      if (nl >= 0) this.#emitUpTo(nl + 1);
+    }, this.lingerMs);
   }
 
   writeText(text) {

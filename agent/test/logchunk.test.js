@@ -64,3 +64,27 @@ test('splitBytes', () => {
   assert.deepEqual(splitBytes(enc('abcdefg'), 3).map(dec), ['abc', 'def', 'g']);
   assert.equal(splitBytes(enc('ab'), 3).length, 1);
 });
+
+test('linger: a burst of lines gathers into few chunks; the timer or the next late write sends them', () => {
+  let now = 0;
+  const timers = [];
+  const out = [];
+  const c = new LineChunker(64, (b) => out.push(dec(b)), { lingerMs: 20, now: () => now, schedule: (fn) => timers.push(fn) });
+  c.write(enc('first\n'));
+  assert.deepEqual(out, ['first\n'], 'a line after a quiet period goes out at once');
+  now = 1; c.write(enc('a\n'));
+  now = 2; c.write(enc('b\n'));
+  assert.deepEqual(out, ['first\n']);
+  assert.equal(timers.length, 1, 'one timer armed for the burst');
+  now = 25; c.write(enc('c\n'));
+  assert.deepEqual(out, ['first\n', 'a\nb\nc\n'], 'a write after the linger sends the gathered lines');
+  now = 26; c.write(enc('d\n'));
+  timers[0]();
+  timers[1]?.();
+  assert.deepEqual(out.slice(2), ['d\n'], 'the timer sends what is left');
+  for (let i = 0; i < 20; i++) { now = 30 + i * 0.1; c.write(enc('0123456789\n')); }
+  c.flush();
+  assert.ok(out.slice(3).every((o) => enc(o).length <= 64), 'chunks stay within max during a burst');
+  assert.equal(out.slice(3).join(''), '0123456789\n'.repeat(20));
+  assert.ok(out.length - 3 <= 5, `burst of 20 lines in ${out.length - 3} chunks`);
+});

@@ -88,3 +88,26 @@ export async function e2e(name, body, nodeOpts = {}) {
     await node?.quit();
   }
 }
+
+const TERMINAL = new Set(['exited', 'failed', 'cancelled']);
+
+// Sends a run and waits for its terminal status; returns {phases, final, logs, stdout, stderr}.
+export async function runToEnd(node, agentId, run, timeoutMs = 20000) {
+  const from = node.events.length;
+  await node.send(agentId, { t: 'run', pod: { namespace: 'default', name: run.run_id, uid: `uid-${run.run_id}`, container: 'main' }, ...run });
+  const final = await node.waitFrame((m) => m.t === 'status' && m.run_id === run.run_id && TERMINAL.has(m.phase),
+    `terminal status of ${run.run_id}`, timeoutMs, from);
+  return collectRun(node, run.run_id, from, final);
+}
+
+export function collectRun(node, runId, from, final) {
+  const mine = node.events.slice(from).filter((e) => e.ev === 'frame' && e.msg.run_id === runId).map((e) => e.msg);
+  const phases = mine.filter((m) => m.t === 'status').map((m) => m.phase);
+  const logs = mine.filter((m) => m.t === 'log');
+  const text = (s) => decodeText(logs.filter((l) => l.stream === s).map((l) => l.data));
+  const lastStatus = mine.findLastIndex((m) => m.t === 'status');
+  const lastLog = mine.findLastIndex((m) => m.t === 'log');
+  check(lastLog < lastStatus, `${runId}: no log frame after the terminal status`);
+  logs.forEach((l, i) => check(l.seq === i, `${runId}: log seq ${l.seq} at position ${i}`));
+  return { phases, final, logs, stdout: text(1), stderr: text(2) };
+}
