@@ -426,13 +426,20 @@ static void on_run(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   kq_system_t *sys = arg;
-  sys->wake_pending = false;
+  /* wake_pending stays set while running: work queued meanwhile is picked up below. */
   uint32_t turns = 0;
   while (turns < sys->turn_limit) {
     int r = run_one(sys);
     if (r == RUN_NONE) break;
     if (r & RUN_TURN_END) turns++;
   }
-  if (sys->rq_head || sys->sq_head) kq_system_wake_(sys);
-  else maybe_idle(sys);
+  if (sys->rq_head || sys->sq_head) {
+    /* Yield: events activated from inside a callback run in the same pass, before libevent
+     * polls again, so a re-activation would starve I/O. A zero timeout waits for the poll. */
+    static const struct timeval now = {0, 0};
+    event_add(sys->run_ev, &now);
+  } else {
+    sys->wake_pending = false;
+    maybe_idle(sys);
+  }
 }
