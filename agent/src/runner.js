@@ -136,7 +136,10 @@ export class Runner extends EventTarget {
   }
 
   #onWorker(r, m) {
-    if (m?.type === 'phase') this.#status(r, m.phase);
+    if (m?.type === 'phase') {
+      Object.assign(r.timings, m.timings ?? {});
+      this.#status(r, m.phase);
+    }
     else if (m?.type === 'log') this.#log(r, m.stream === 2 ? 2 : 1, m.data);
     else if (m?.type === 'done') {
       Object.assign(r.timings, m.timings ?? {});

@@ -63,7 +63,7 @@ async function fetchModule(run) {
   if (run.kind === 'bindgen') glue = await import(run.glue_url);
   timings.fetch_ms = ms(t0);
   const t1 = performance.now();
-  post({ type: 'phase', phase: 'compiling' });
+  post({ type: 'phase', phase: 'compiling', timings: { ...timings } });
   const module = await WebAssembly.compile(bytes);
   timings.compile_ms = ms(t1);
   return { module, glue };
@@ -83,7 +83,7 @@ async function runWasi(run, module) {
   const inst = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport });
   if (typeof inst.exports._start !== 'function') throw new Error('not a WASI command: no _start export');
   const t0 = performance.now();
-  post({ type: 'phase', phase: 'running' });
+  post({ type: 'phase', phase: 'running', timings: { ...timings } });
   try {
     return wasi.start(inst); // proc_exit is caught by the shim and returned
   } finally {
@@ -134,7 +134,7 @@ async function runBindgen(run, module, glue) {
   const args = run.args ?? [];
   globalThis.kuack = { args, env };
   const t0 = performance.now();
-  post({ type: 'phase', phase: 'running' });
+  post({ type: 'phase', phase: 'running', timings: { ...timings } });
   try {
     // Newer glue takes {module_or_path}; older glue takes the module itself.
     const src = Function.prototype.toString.call(init);

@@ -48,6 +48,7 @@ const cfg = {
 };
 const artefacts = new Map(); // URL path → file
 const sessions = new Map();  // agent_id → conn
+const parked = new Map();    // agent_id → {session, runs} of a closed connection (resume window)
 let nextConn = 1;
 
 function out(ev) {
@@ -131,7 +132,10 @@ function accept(ws) {
   });
   ws.on('close', (code, reason) => {
     for (const t of conn.timers) clearInterval(t);
-    if (conn.agentId && sessions.get(conn.agentId) === conn) sessions.delete(conn.agentId);
+    if (conn.agentId && sessions.get(conn.agentId) === conn) {
+      sessions.delete(conn.agentId);
+      parked.set(conn.agentId, { session: conn.session, runs: conn.runs });
+    }
     out({ ev: 'close', conn: conn.id, agent_id: conn.agentId, code, reason: String(reason) });
   });
 }
@@ -145,9 +149,11 @@ function onFrame(conn, msg) {
       return closeConn(conn, 4003, 'unauthorized');
     }
     const old = sessions.get(msg.agent_id);
+    const prev = old ?? parked.get(msg.agent_id);
+    parked.delete(msg.agent_id);
     let resumed = [];
+    if (prev && msg.session?.id === prev.session) resumed = (msg.session.runs ?? []).filter((r) => prev.runs.has(r));
     if (old) {
-      if (msg.session?.id === old.session) resumed = (msg.session.runs ?? []).filter((r) => old.runs.has(r));
       send(old, { t: 'bye', reason: 'superseded' });
       closeConn(old, 4001, 'superseded');
     }
