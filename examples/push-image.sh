@@ -5,6 +5,7 @@
 # Forms:
 #   index     (default) OCI image index with linux/amd64 (placeholder layer) + wasi/wasm variants
 #   single    one image manifest whose config says os=wasi architecture=wasm
+#   linux     single-platform linux/amd64 image (no wasm variant; for negative tests)
 #   artifact  CNCF wasm artifact: config application/vnd.wasm.config.v0+json + raw application/wasm
 # Layers are deterministic (sorted, mtime 0, uid/gid 0). Prints the top-level manifest digest.
 set -euo pipefail
@@ -59,16 +60,16 @@ mkman() { # config layer layer-mediatype config-mediatype [artifactType]
       layers:[{mediaType:$lmt, digest:$ld, size:$ls, annotations:{"org.opencontainers.image.title":$title}}]}
      + (if $at != "" then {artifactType:$at} else {} end)'; }
 
-wasm_image() { # → $W/wasm-manifest.json
+wasm_image() { # [os arch] → $W/wasm-manifest.json
   mklayer "$W/wasmroot" "$W/wasm-layer"
-  mkcfg wasi wasm "$DIFF" > "$W/wasm-config.json"
+  mkcfg "${1:-wasi}" "${2:-wasm}" "$DIFF" > "$W/wasm-config.json"
   push_blob "$W/wasm-layer" >/dev/null; push_blob "$W/wasm-config.json" >/dev/null
   mkman "$W/wasm-config.json" "$W/wasm-layer" "application/vnd.oci.image.layer.v1.$LKIND" \
     application/vnd.oci.image.config.v1+json > "$W/wasm-manifest.json"; }
 
 case $FORM in
-  single)
-    wasm_image
+  single|linux)
+    if [ "$FORM" = linux ]; then wasm_image linux amd64; else wasm_image; fi
     put_manifest "$W/wasm-manifest.json" application/vnd.oci.image.manifest.v1+json "$TAG"
     echo "sha256:$(sha "$W/wasm-manifest.json")";;
   artifact)

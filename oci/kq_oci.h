@@ -10,7 +10,7 @@
 #include "kq_oci_digest.h"
 #include "kq_oci_extract.h"
 #include "kq_oci_store.h"
-/* pull: see kq_oci_pull.h */
+#include "kq_oci_pull.h"
 #include "kq_proxy.h"
 
 #endif
