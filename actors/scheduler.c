@@ -175,6 +175,7 @@ static void queue_push(sched_t *s, sched_pod_t *p) {
   memmove(&s->queue[lo + 1], &s->queue[lo], (s->nqueue - lo) * sizeof *s->queue);
   s->queue[lo] = p;
   s->nqueue++;
+  s->view.pending_gpu += p->req.gpu > 0;
   p->state = SP_PENDING;
   kq_gauge_set(s->m_pending, s->nqueue);
 }
@@ -190,6 +191,7 @@ static void queue_remove(sched_t *s, sched_pod_t *p) {
   if (lo == s->nqueue) return;
   memmove(&s->queue[lo], &s->queue[lo + 1], (s->nqueue - lo - 1) * sizeof *s->queue);
   s->nqueue--;
+  s->view.pending_gpu -= p->req.gpu > 0;
   kq_gauge_set(s->m_pending, s->nqueue);
 }
 
@@ -341,7 +343,10 @@ static void retry_pass(sched_t *s) {
   uint32_t w = 0;
   for (uint32_t r = 0; r < s->nqueue; r++) {
     sched_pod_t *p = s->queue[r];
-    if (p->req.cpu_millis <= max_cpu && p->req.mem_bytes <= max_mem && try_place(s, p)) continue;
+    if (p->req.cpu_millis <= max_cpu && p->req.mem_bytes <= max_mem && try_place(s, p)) {
+      s->view.pending_gpu -= p->req.gpu > 0;
+      continue;
+    }
     s->queue[w++] = p;
   }
   s->nqueue = w;
@@ -478,7 +483,10 @@ static void on_stats(sched_t *s, kq_msg_t *m) {
   uint32_t placed = 0;
   for (uint32_t b = 0; b < s->nbuckets; b++)
     for (sched_pod_t *p = s->buckets[b]; p; p = p->hnext) placed += p->state == SP_PLACED;
-  r->accounting_ok = sv_check(v) && placed == s->nplaced && s->npods == s->nplaced + s->nqueue;
+  uint32_t gpu_waiting = 0;
+  for (uint32_t q = 0; q < s->nqueue; q++) gpu_waiting += s->queue[q]->req.gpu > 0;
+  r->accounting_ok = sv_check(v) && placed == s->nplaced && s->npods == s->nplaced + s->nqueue &&
+                     gpu_waiting == v->pending_gpu;
   kq_tell(s->self, m->from, &r->hdr);
 }
 

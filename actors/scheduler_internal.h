@@ -46,6 +46,7 @@ typedef struct sched_view {
   sched_pod_t **podlist;
   uint8_t *excluded;                     /* scratch for the selector/exclude pre-pass */
   int64_t total_cap_cpu, total_cap_mem;
+  uint32_t pending_gpu;                  /* kuack.io/gpu Pods in the queue (for policy gpu) */
   /* aid → index (open addressing, linear probing; 0 key = empty) */
   kq_aid_t *map_key;
   uint32_t *map_val;

@@ -39,7 +39,8 @@ kq_view_t sv_policy_view(const sched_view_t *v) {
                      .cap_cpu_millis = v->cap_cpu, .cap_mem_bytes = v->cap_mem,
                      .gpu_class = v->gpu, .rtt_us = v->rtt, .pods = v->pods,
                      .max_pods = v->max_pods, .flags = v->flags, .labelset = v->labelset,
-                     .total_cap_cpu = v->total_cap_cpu, .total_cap_mem = v->total_cap_mem};
+                     .total_cap_cpu = v->total_cap_cpu, .total_cap_mem = v->total_cap_mem,
+                     .pending_gpu = v->pending_gpu};
 }
 
 /* ---- aid map ---- */

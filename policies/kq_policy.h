@@ -39,6 +39,7 @@ typedef struct kq_view {
   const uint32_t *labelset;   /* index of the browser's label set (selector pre-pass) */
   int64_t total_cap_cpu;      /* sums over the view, for the dominant resource */
   int64_t total_cap_mem;
+  uint32_t pending_gpu;       /* kuack.io/gpu Pods waiting in the scheduler's queue */
 } kq_view_t;
 
 /* One placement request. max_rtt_us is a hard limit for every policy but kuack-compat

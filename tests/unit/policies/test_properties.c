@@ -91,8 +91,12 @@ static void test_chosen_always_fits(void **st) {
         if (!strcmp(vt->name, "binpack")) { /* best fit on the dominant resource */
           bool dc = r.cpu_millis * (double)f->v.total_cap_mem >= r.mem_bytes * (double)f->v.total_cap_cpu;
           const int64_t *fr = dc ? f->free_cpu : f->free_mem;
-          for (uint32_t j = 0; j < f->v.n; j++)
-            if (kq_policy_fits(&f->v, j, &r, ex, skip, true)) assert_true(fr[i] <= fr[j]);
+          for (uint32_t j = 0; j < f->v.n; j++) /* browsers in use first, then least leftover */
+            if (kq_policy_fits(&f->v, j, &r, ex, skip, true) && (f->pods[j] > 0) == (f->pods[i] > 0))
+              assert_true(fr[i] <= fr[j]);
+          if (f->pods[i] == 0)
+            for (uint32_t j = 0; j < f->v.n; j++)
+              assert_false(f->pods[j] > 0 && kq_policy_fits(&f->v, j, &r, ex, skip, true));
         }
       }
     }

@@ -1,0 +1,77 @@
+/* Placement benchmark internals: synthetic browsers and Pods from a seed, the policy-alone
+ * micro-benchmark (with the literal original computation), and the scenarios that drive the
+ * real scheduler actor on a fake clock. */
+#ifndef KQ_BENCH_PLACEMENT_H
+#define KQ_BENCH_PLACEMENT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kq_policy.h"
+
+#define PB_MAX_POLICIES 8
+
+typedef struct pb_rng { uint64_t s; } pb_rng_t;
+static inline uint64_t pb_next(pb_rng_t *r) { /* splitmix64: fine and seedable */
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+static inline double pb_unit(pb_rng_t *r) { return (double)(pb_next(r) >> 11) / 9007199254740992.0; }
+
+typedef struct pb_browser {
+  int64_t cpu, mem, rtt_us;
+  uint8_t gpu;
+  bool throttled;
+} pb_browser_t;
+
+typedef struct pb_pod {
+  int64_t cpu, mem;
+  uint32_t gpu;
+  uint32_t max_rtt_ms;
+  int32_t priority;
+  uint64_t arrive_ns, duration_ns;
+} pb_pod_t;
+
+void pb_gen_browser(pb_rng_t *r, pb_browser_t *b);
+void pb_gen_pod(pb_rng_t *r, pb_pod_t *p);
+
+typedef struct pb_stats { /* latency distribution in ns */
+  double p50, p99, max, mean;
+  uint64_t n;
+} pb_stats_t;
+void pb_stats_of(uint64_t *v, uint64_t n, pb_stats_t *out); /* sorts v */
+uint64_t pb_now_ns(void);
+uint64_t pb_cpu_ns(void);
+
+/* Policy alone over a view of n browsers ~60% full. name "original" = the literal original. */
+typedef struct pb_micro {
+  pb_stats_t lat;
+  double decisions_per_s, ns_per_browser, cpu_ns_per_decision;
+} pb_micro_t;
+void pb_micro_run(const char *policy, uint32_t n, uint32_t decisions, uint64_t seed, pb_micro_t *out);
+
+/* The real scheduler actor: n browsers join, then `pods` Pods arrive (some released), all on a
+ * fake clock. Wall throughput, decision latency (scheduler-measured), CPU per placement. */
+typedef struct pb_actor {
+  pb_stats_t lat;
+  double placements_per_s, cpu_ns_per_placement;
+  uint64_t placements;
+} pb_actor_t;
+int pb_actor_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, pb_actor_t *out);
+
+/* Seeded event simulation with churn on the real actor: steady load for quality, overload for
+ * acceptance. */
+typedef struct pb_quality {
+  double pack_ratio;        /* browsers used / lower bound, mean over samples */
+  double stranded_pct;      /* free CPU on used browsers that cannot fit the median Pod, % of cap */
+  double gpu_waste_pct;     /* GPU browsers hosting non-GPU Pods while GPU Pods wait, % of GPU browsers */
+  double rtt_regret_pct;    /* mean (rtt chosen - best feasible) / best feasible, placed Pods */
+  double accept_pct;        /* overload: placed / arrived */
+  double accept_cpu_pct;    /* overload: requested CPU of placed / of arrived Pods */
+  uint64_t arrived, placed, abandoned, lost;
+} pb_quality_t;
+int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, double load,
+                   pb_quality_t *out);
+
+#endif
