@@ -42,6 +42,11 @@ typedef struct {
   uint32_t next_free;
 } kq_timer_slot_t;
 
+typedef struct {
+  uint64_t deadline;
+  kq_timer_t *t;
+} kq_heap_entry_t;
+
 struct kq_system {
   struct event_base *base;
   const kq_clock_t *clock;
@@ -58,7 +63,7 @@ struct kq_system {
   bool wake_pending;
 
   /* timers (timer.c) */
-  kq_timer_t **heap;
+  kq_heap_entry_t *heap;
   uint32_t heap_len, heap_cap;
   kq_timer_slot_t *tslots;
   uint32_t ntslots, cap_tslots, free_tslot;

@@ -35,38 +35,39 @@ void kq_timers_free_(kq_system_t *sys) {
 
 /* ---- heap ---- */
 
-static bool before(const kq_timer_t *a, const kq_timer_t *b) {
-  return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+/* Heap entries carry the deadline inline so sifting compares without touching the timers. */
+static bool before(const kq_heap_entry_t *a, const kq_heap_entry_t *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline && a->t->seq < b->t->seq);
 }
 
-static void heap_set(kq_system_t *sys, uint32_t i, kq_timer_t *t) {
-  sys->heap[i] = t;
-  t->heap_idx = i;
+static void heap_set(kq_system_t *sys, uint32_t i, kq_heap_entry_t e) {
+  sys->heap[i] = e;
+  e.t->heap_idx = i;
 }
 
 static void sift_up(kq_system_t *sys, uint32_t i) {
-  kq_timer_t *t = sys->heap[i];
+  kq_heap_entry_t e = sys->heap[i];
   while (i > 0) {
     uint32_t p = (i - 1) / 2;
-    if (!before(t, sys->heap[p])) break;
+    if (!before(&e, &sys->heap[p])) break;
     heap_set(sys, i, sys->heap[p]);
     i = p;
   }
-  heap_set(sys, i, t);
+  heap_set(sys, i, e);
 }
 
 static void sift_down(kq_system_t *sys, uint32_t i) {
-  kq_timer_t *t = sys->heap[i];
+  kq_heap_entry_t e = sys->heap[i];
   uint32_t n = sys->heap_len;
   for (;;) {
     uint32_t c = 2 * i + 1;
     if (c >= n) break;
-    if (c + 1 < n && before(sys->heap[c + 1], sys->heap[c])) c++;
-    if (!before(sys->heap[c], t)) break;
+    if (c + 1 < n && before(&sys->heap[c + 1], &sys->heap[c])) c++;
+    if (!before(&sys->heap[c], &e)) break;
     heap_set(sys, i, sys->heap[c]);
     i = c;
   }
-  heap_set(sys, i, t);
+  heap_set(sys, i, e);
 }
 
 static void heap_push(kq_system_t *sys, kq_timer_t *t) {
@@ -74,17 +75,18 @@ static void heap_push(kq_system_t *sys, kq_timer_t *t) {
     sys->heap_cap = sys->heap_cap ? sys->heap_cap * 2 : 64;
     sys->heap = kq_realloc(sys->heap, sys->heap_cap * sizeof *sys->heap);
   }
-  heap_set(sys, sys->heap_len++, t);
-  sift_up(sys, t->heap_idx);
+  uint32_t i = sys->heap_len++;
+  sys->heap[i] = (kq_heap_entry_t){t->deadline, t};
+  sift_up(sys, i);
 }
 
 static void heap_remove(kq_system_t *sys, kq_timer_t *t) {
   uint32_t i = t->heap_idx;
   t->heap_idx = NOT_IN_HEAP;
-  kq_timer_t *last = sys->heap[--sys->heap_len];
+  kq_heap_entry_t last = sys->heap[--sys->heap_len];
   if (i == sys->heap_len) return;
   heap_set(sys, i, last);
-  if (i > 0 && before(last, sys->heap[(i - 1) / 2])) sift_up(sys, i);
+  if (i > 0 && before(&last, &sys->heap[(i - 1) / 2])) sift_up(sys, i);
   else sift_down(sys, i);
 }
 
@@ -97,7 +99,7 @@ static void rearm(kq_system_t *sys) {
     sys->timer_armed = false;
     return;
   }
-  uint64_t d = sys->heap[0]->deadline;
+  uint64_t d = sys->heap[0].deadline;
   if (sys->timer_armed && sys->armed_deadline == d) return;
   uint64_t now = kq_now_ns(sys->clock);
   uint64_t delay = d > now ? d - now : 0;
@@ -215,13 +217,14 @@ bool kq_timer_tick_accept_(kq_actor_t *a, const kq_timer_msg_t *tick) {
 size_t kq_system_run_timers(kq_system_t *sys) {
   uint64_t now = kq_now_ns(sys->clock);
   size_t fired = 0;
-  while (sys->heap_len && sys->heap[0]->deadline <= now) {
-    kq_timer_t *t = sys->heap[0];
+  while (sys->heap_len && sys->heap[0].deadline <= now) {
+    kq_timer_t *t = sys->heap[0].t;
     if (t->period) {
       /* Skip missed periods instead of firing a burst; one tick at most is ever queued. */
       uint64_t missed = (now - t->deadline) / t->period + 1;
       t->deadline += missed * t->period;
       t->seq = ++sys->timer_seq;
+      sys->heap[0].deadline = t->deadline;
       sift_down(sys, 0);
     } else {
       heap_remove(sys, t);
@@ -239,5 +242,5 @@ size_t kq_system_run_timers(kq_system_t *sys) {
 }
 
 uint64_t kq_system_next_deadline(kq_system_t *sys) {
-  return sys->heap_len ? sys->heap[0]->deadline : UINT64_MAX;
+  return sys->heap_len ? sys->heap[0].deadline : UINT64_MAX;
 }
