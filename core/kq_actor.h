@@ -73,6 +73,11 @@ typedef struct kq_system_opts {
   kq_metrics_t *metrics;        /* borrowed; NULL = the system creates its own */
 } kq_system_opts_t;
 
+/* Runtime metrics the system registers: kuack_actor_messages_total, kuack_actor_spawns_total,
+ * kuack_actor_mailbox_overloads_total (counters), kuack_actors and kuack_timers (gauges).
+ * Spawning during shutdown fails with KQ_ESTOPPED. Periodic timers never queue more than one
+ * tick: while a tick waits in the mailbox further periods are skipped. */
+
 /* Creates an actor system on `base` (borrowed; must outlive the system). Returns owned. */
 kq_system_t *kq_system_new(struct event_base *base, const kq_system_opts_t *opts);
 
@@ -103,7 +108,9 @@ void kq_system_handle_unref(kq_system_t *sys);
 kq_aid_t kq_spawn(kq_system_t *sys, const kq_actor_type_t *type, void *arg, int *err);
 
 /* Asks actor `aid` to stop: queued messages are freed, its timers cancelled, `stop` called at its
- * next turn. Returns KQ_ENOENT if it is already gone. Safe to call on oneself from dispatch. */
+ * next turn. Returns KQ_ENOENT if it is already gone (KQ_OK again while its stop is pending).
+ * Safe to call on oneself from dispatch. From the request on, kq_actor_alive() is false and sends
+ * to it fail with KQ_ENOENT. */
 int kq_actor_stop(kq_system_t *sys, kq_aid_t aid);
 
 /* Allocates a zeroed message of `size` bytes (header included) with `id`. Returns owned. */
