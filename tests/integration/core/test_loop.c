@@ -57,7 +57,10 @@ static void node_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
       }
       if (++w->received == N_MESSAGES) {
         w->started_ns = kq_now_ns(kq_system_clock(w->sys));
+        /* Cancelling the earliest timer re-arms the loop's timer for the next one. */
+        kq_timer_id_t early = kq_timer_start(self, KQ_MS(5), 0, 5);
         kq_timer_start(self, KQ_MS(30), 0, 30);
+        assert_int_equal(kq_timer_cancel(self, early), KQ_OK);
         kq_timer_start(self, KQ_MS(10), 0, 10);
         kq_timer_start(self, KQ_MS(20), 0, 20);
       }
