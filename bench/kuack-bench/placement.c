@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bench.h"
 #include "kq_log.h"
@@ -191,6 +192,7 @@ static int write_plot(const opts_t *o, const result_t *res, uint32_t nres) {
     fprintf(stderr, "kuack-bench placement: --plot needs gnuplot (Debian: apt-get install gnuplot-nox)\n");
     return 1;
   }
+  mkdir(o->plot, 0755); /* an existing directory is fine; fopen reports real failures */
   char path[1024];
   snprintf(path, sizeof path, "%s/placement.dat", o->plot);
   FILE *d = fopen(path, "w");
