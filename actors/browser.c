@@ -703,7 +703,7 @@ int kq_browser_plane_start(kq_browser_plane_t *p, kq_system_t *sys, const kq_bro
   if (!c->heartbeat_ms) c->heartbeat_ms = 5000;
   if (!c->heartbeat_deadline_ms) c->heartbeat_deadline_ms = 3 * c->heartbeat_ms;
   if (!c->ping_ms) c->ping_ms = 10000;
-  if (!c->tick_ms) c->tick_ms = 1000;
+  if (!c->tick_ms) c->tick_ms = 2000;
   if (!c->resume_window_ms) c->resume_window_ms = 30000;
   if (!c->max_frame) c->max_frame = KQ_PROTO_DEFAULT_MAX_FRAME;
   if (!c->max_log_chunk) c->max_log_chunk = KQ_PROTO_DEFAULT_MAX_LOG_CHUNK;

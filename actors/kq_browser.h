@@ -164,7 +164,7 @@ typedef struct kq_browser_config {
   uint32_t heartbeat_ms;           /* told to the agent; 0 = 5000 */
   uint32_t heartbeat_deadline_ms;  /* no heartbeat for this long → close 4008; 0 = 3 × heartbeat */
   uint32_t ping_ms;                /* node ping period (RTT); 0 = 10000 */
-  uint32_t tick_ms;                /* deadline check granularity; 0 = 1000 */
+  uint32_t tick_ms;                /* deadline check granularity; 0 = 2000 */
   uint32_t resume_window_ms;       /* keep runs this long after a disconnect; 0 = 30000 */
   uint32_t max_frame;              /* advertised + decode limit; 0 = 1 MiB */
   uint32_t max_log_chunk;          /* 0 = 64 KiB */

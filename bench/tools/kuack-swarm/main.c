@@ -3,7 +3,7 @@
  * pings, accepts run frames and reports accepted → running → exited 0. With --flood it also
  * sends heartbeats as fast as the sockets take them, to measure the node's frames/s.
  *   kuack-swarm --port 8080 [--host 127.0.0.1] [--n 1000] [--token T] [--hb-ms 1000]
- *               [--duration-s 10] [--flood] [--id PREFIX]
+ *               [--duration-s 10] [--flood] [--id PREFIX] [--inflight 512]
  * One process stays below the 20,000 fd limit up to ~9,000 agents: run several for 10k. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,11 +35,12 @@ typedef struct agent {
 
 static struct {
   const char *host, *token, *prefix;
-  int port, n, hb_ms, duration_s;
+  int port, n, hb_ms, duration_s, inflight;
   bool flood;
-} opt = {"127.0.0.1", "", "swarm", 8080, 1000, 1000, 10, false};
+} opt = {"127.0.0.1", "", "swarm", 8080, 1000, 1000, 10, 512, false};
 
 static struct {
+  long pending, started;
   long registered, closed, frames_out, frames_in, runs, pings;
   uint64_t t_start, t_all_registered;
 } st;
@@ -63,6 +64,7 @@ static void want_out(agent_t *a, bool on) {
 static void kill_agent(agent_t *a) {
   if (a->st == A_DEAD) return;
   if (a->st == A_LIVE) st.registered--;
+  else st.pending--;
   a->st = A_DEAD;
   st.closed++;
   close(a->fd);
@@ -153,6 +155,7 @@ static void on_frame(agent_t *a, const uint8_t *p, size_t n) {
   case KQ_PROTO_WELCOME:
     if (a->st == A_HELLO) {
       a->st = A_LIVE;
+      st.pending--;
       if (++st.registered == opt.n && !st.t_all_registered) st.t_all_registered = now_ms();
     }
     break;
@@ -248,6 +251,8 @@ static void start_agent(agent_t *a, const struct sockaddr_in *addr) {
   setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   connect(a->fd, (const struct sockaddr *)addr, sizeof(*addr));
   a->st = A_CONNECTING;
+  st.pending++;
+  st.started++;
   a->want_out = true;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = a};
   epoll_ctl(ep, EPOLL_CTL_ADD, a->fd, &ev);
@@ -264,6 +269,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--hb-ms")) opt.hb_ms = atoi(v);
     else if (!strcmp(k, "--duration-s")) opt.duration_s = atoi(v);
     else if (!strcmp(k, "--id")) opt.prefix = v;
+    else if (!strcmp(k, "--inflight")) opt.inflight = atoi(v);
     else { fprintf(stderr, "unknown option %s\n", k); return 2; }
     i++;
   }
@@ -276,7 +282,6 @@ int main(int argc, char **argv) {
   ep = epoll_create1(EPOLL_CLOEXEC);
   agents = calloc((size_t)opt.n, sizeof(agent_t));
   st.t_start = now_ms();
-  for (int i = 0; i < opt.n; i++) start_agent(&agents[i], &addr);
   char req[256];
   int reqlen = snprintf(req, sizeof(req),
                         "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -288,6 +293,8 @@ int main(int argc, char **argv) {
   long tickno = 0;
   struct epoll_event evs[512];
   while (now_ms() < end) {
+    /* At most --inflight handshakes at once: a burst of 10k SYNs only overflows the listen queue. */
+    while (st.started < opt.n && st.pending < opt.inflight) start_agent(&agents[st.started], &addr);
     int n = epoll_wait(ep, evs, 512, opt.flood ? 0 : tick_ms);
     for (int i = 0; i < n; i++) {
       agent_t *a = evs[i].data.ptr;

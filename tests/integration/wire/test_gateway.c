@@ -82,7 +82,7 @@ static int setup_with(void **state, uint32_t max_frame, uint32_t queue_bytes) {
   kq_aid_t rec = kq_spawn(f->sys, &rec_type, NULL, NULL);
   f->cfg.token = "tok";
   f->cfg.heartbeat_ms = 100;
-  f->cfg.heartbeat_deadline_ms = 400;
+  f->cfg.heartbeat_deadline_ms = 1200; /* generous: CI machines are shared */
   f->cfg.tick_ms = 50;
   f->cfg.ping_ms = 100;
   f->cfg.nsubscribers = 1;
@@ -221,10 +221,10 @@ static void test_handshake_register_heartbeat(void **state) {
   send_pm(&c, &hb);
   kq_proto_msg_t pm;
   /* pings keep coming and are answered; we stay registered past several deadlines */
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < 20; i++) { /* 2 s: well past one deadline */
     hb.heartbeat.seq = (uint64_t)i + 1;
     send_pm(&c, &hb);
-    int t = next_pm(&c, 150, &pm);
+    int t = next_pm(&c, 100, &pm);
     if (t == -8) fail_msg("closed with %d", c.close_code);
     if (t == KQ_PROTO_ERROR) fail_msg("error %s %s", pm.error.code, pm.error.message);
     if (t > 0) kq_proto_msg_clear(&pm);
@@ -232,7 +232,7 @@ static void test_handshake_register_heartbeat(void **state) {
   assert_int_equal(g_rec.up, 1);
   assert_int_equal(g_rec.down, 0);
   assert_true(metric(f, "kq_browsers_connected ") == 1.0);
-  assert_true(metric(f, "kq_browser_frames_total{dir=\"in\",type=\"heartbeat\"} ") >= 9);
+  assert_true(metric(f, "kq_browser_frames_total{dir=\"in\",type=\"heartbeat\"} ") >= 21);
   wsc_free(&c);
 }
 
@@ -311,7 +311,7 @@ static void test_heartbeat_timeout_4008(void **state) {
   fx_t *f = *state;
   wsc_t c;
   connect_agent(f, &c, "agent-silent");
-  assert_int_equal(wait_close(&c, 3000), 4008); /* pongs only, no heartbeat within 400 ms */
+  assert_int_equal(wait_close(&c, 8000), 4008); /* pongs only, no heartbeat within the deadline */
   assert_int_equal(metric(f, "kq_browser_heartbeat_timeouts_total "), 1);
   wsc_free(&c);
 }
