@@ -74,7 +74,7 @@ function renderRuns(s) {
     phase.className = `phase ${r.phase}${r.phase === 'exited' ? (r.exit_code === 0 ? ' ok' : ' err') : ''}`;
     phase.textContent = r.phase;
     const pod = r.pod ? `${r.pod.namespace}/${r.pod.name}` : '';
-    const runMs = r.timings.run_ms ?? (r.phase === 'running' ? null : undefined);
+    const runMs = r.timings.run_ms ?? (r.phase === 'running' && r.running_at ? Date.now() - r.running_at : null);
     tr.append(
       cell(r.run_id, 'mono'), cell(pod), cell(r.kind), cell(phase),
       cell(r.exit_code ?? '', 'num'), cell(r.timings.fetch_ms != null ? `${r.timings.fetch_ms} ms` : '', 'num'),
@@ -98,8 +98,8 @@ function render() {
   const s = agent.snapshot();
   $('state').dataset.state = s.state;
   text('state-text', s.state);
-  text('reason', s.state === 'reconnecting' && s.next_attempt_ms != null
-    ? `${s.reason} — retry in ${fmtMs(s.next_attempt_ms)}` : s.reason);
+  $('reason').textContent = (s.state === 'reconnecting' && s.next_attempt_ms != null
+    ? `${s.reason} — retry in ${fmtMs(s.next_attempt_ms)}` : s.reason) || '';
   $('toggle').textContent = s.state === 'stopped' || s.state === 'idle' ? 'Start' : 'Stop';
   text('node', s.node_url);
   text('browser-id', s.browser_id);

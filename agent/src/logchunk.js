@@ -89,6 +89,13 @@ export class LineChunker {
     }, this.lingerMs);
   }
 
+  // Sends the complete lines held back by the linger (the other stream is about to write, and
+  // order across streams matters more than batching).
+  flushLines() {
+    const nl = this.#lastNewline();
+    if (nl >= 0) this.#emitUpTo(nl + 1);
+  }
+
   writeText(text) {
     this.write(new TextEncoder().encode(text));
   }

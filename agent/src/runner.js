@@ -48,7 +48,7 @@ export class Runner extends EventTarget {
   view(r) {
     return {
       run_id: r.run_id, pod: r.pod, kind: r.kind, phase: r.phase, exit_code: r.exit_code,
-      message: r.message, timings: { ...r.timings }, started_at: r.started_at, ended_at: r.ended_at,
+      message: r.message, timings: { ...r.timings }, started_at: r.started_at, running_at: r.running_at ?? null, ended_at: r.ended_at,
       log_bytes: r.log_bytes, log_frames: r.seq,
     };
   }

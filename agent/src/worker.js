@@ -28,6 +28,17 @@ function makeStream(stream, max) {
     { lingerMs: LINGER_MS, flushMs: 200, now: () => performance.now() });
 }
 
+// Writes to one stream after sending the other's held-back lines, so stdout and stderr lines
+// reach the node in the order they were written.
+function write(stream, bytes) {
+  streams[3 - stream].flushLines();
+  streams[stream].write(bytes);
+}
+
+function writeText(stream, text) {
+  write(stream, new TextEncoder().encode(text));
+}
+
 function finish(phase, fields = {}) {
   if (done) return;
   for (const s of Object.values(streams)) s.flush();
@@ -56,7 +67,7 @@ async function fetchModule(run) {
       const got = hex(await crypto.subtle.digest('SHA-256', bytes));
       if (got !== m[1]) throw new Error(`digest mismatch: expected sha256:${m[1]}, got sha256:${got}`);
     } else {
-      streams[2].writeText('kuack: digest not verified (no crypto.subtle outside a secure context)\n');
+      writeText(2, 'kuack: digest not verified (no crypto.subtle outside a secure context)\n');
     }
   }
   let glue = null;
@@ -75,8 +86,8 @@ async function runWasi(run, module) {
   const env = (run.env ?? []).map(([k, v]) => `${k}=${v}`);
   const fds = [
     new OpenFile(new File([])),
-    new ConsoleStdout((b) => streams[1].write(b)),
-    new ConsoleStdout((b) => streams[2].write(b)),
+    new ConsoleStdout((b) => write(1, b)),
+    new ConsoleStdout((b) => write(2, b)),
     new PreopenDirectory('/', new Map()),
   ];
   const wasi = new WASI(args, env, fds, { debug: false });
@@ -123,7 +134,7 @@ function show(a) {
 
 function captureConsole() {
   for (const [name, stream] of [['log', 1], ['info', 1], ['debug', 1], ['trace', 1], ['warn', 2], ['error', 2]]) {
-    console[name] = (...args) => streams[stream].writeText(format(args) + '\n');
+    console[name] = (...args) => writeText(stream, format(args) + '\n');
   }
 }
 

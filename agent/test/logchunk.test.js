@@ -88,3 +88,16 @@ test('linger: a burst of lines gathers into few chunks; the timer or the next la
   assert.equal(out.slice(3).join(''), '0123456789\n'.repeat(20));
   assert.ok(out.length - 3 <= 5, `burst of 20 lines in ${out.length - 3} chunks`);
 });
+
+test('flushLines sends held-back complete lines, keeps the partial one', () => {
+  let now = 0;
+  const out = [];
+  const c = new LineChunker(64, (b) => out.push(dec(b)), { lingerMs: 20, now: () => now, schedule: () => {} });
+  c.write(enc('a\n'));
+  c.write(enc('b\nc'));
+  assert.deepEqual(out, ['a\n']);
+  c.flushLines();
+  assert.deepEqual(out, ['a\n', 'b\n']);
+  c.flush();
+  assert.deepEqual(out, ['a\n', 'b\n', 'c']);
+});

@@ -22,6 +22,8 @@ await e2e('agent_bindgen', async ({ node, browser }) => {
     check(r.final.exit_code === 0, `bg-${who} exit 0`);
     check(r.stdout === `args: ["hello","from-${who}"]\nadd(2, 3) = 5\nhello from bindgen\n`, `bg-${who} stdout ${JSON.stringify(r.stdout)}`);
     check(r.stderr === 'warning from bindgen\n', `bg-${who} stderr ${JSON.stringify(r.stderr)}`);
+    const order = r.logs.map((l) => `${l.stream}:${Buffer.from(l.data).toString()}`).join('');
+    check(order.indexOf('hello from bindgen') < order.indexOf('2:warning'), `stdout before stderr as written: ${JSON.stringify(order)}`);
     const t = r.final.timings ?? {};
     check([t.fetch_ms, t.compile_ms, t.run_ms].every(Number.isInteger), `bg-${who} timings ${JSON.stringify(t)}`);
   }
