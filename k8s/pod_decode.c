@@ -57,7 +57,8 @@ static void decode_quantity(kq_jd_t *d, const cJSON *list, const char *key, bool
     s = v->valuestring;
   } else if (cJSON_IsNumber(v)) {
     /* YAML `cpu: 2` / JSON numbers: render back to text so one parser decides */
-    if (v->valuedouble == (double)(int64_t)v->valuedouble)
+    double x = v->valuedouble;
+    if (x > -9e18 && x < 9e18 && x == (double)(int64_t)x)
       snprintf(num, sizeof(num), "%lld", (long long)v->valuedouble);
     else
       snprintf(num, sizeof(num), "%.17g", v->valuedouble);
