@@ -27,7 +27,7 @@ const SEND_BUFFER_LIMIT = 8 << 20; // beyond this, log frames are dropped (seq s
 
 export class KuackAgent extends EventTarget {
   // opts: see options.js (nodeUrl, token, cpuMax, memoryMax, labels, maxPods, ...).
-  // env: injectable browser objects for tests ({navigator, storage, crypto, WebSocket}).
+  // env: injectable browser objects for tests ({navigator, storage, crypto, WebSocket, createWorker}).
   constructor(opts = {}, env = {}) {
     super();
     this.opts = normalizeOptions(opts, env.scriptUrl ?? import.meta.url);
@@ -67,6 +67,7 @@ export class KuackAgent extends EventTarget {
       send: (f) => this.#send(f),
       maxPods: this.maxPods,
       maxLogChunk: () => this.welcome?.max_log_chunk ?? 65536,
+      createWorker: env.createWorker,
     });
     for (const t of ['phase', 'log']) this.runner.addEventListener(t, (ev) => this.#emit(t === 'phase' ? 'run' : 'log', ev.detail));
     this.onVisibility = () => {
