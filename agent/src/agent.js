@@ -23,6 +23,7 @@ const CLOSE_REASONS = {
   4001: 'superseded: a newer session with this agent id connected', 4003: 'unauthorized: the node refused the token',
   4008: 'culled by the node (slow reader, missed heartbeat or overload)', 4009: 'node shutting down',
 };
+const WELCOME_TIMEOUT_MS = 15000; // hello sent, no welcome: close 4000 and try again
 const SEND_BUFFER_LIMIT = 8 << 20; // beyond this, log frames are dropped (seq shows the gap)
 
 export class KuackAgent extends EventTarget {
@@ -76,6 +77,10 @@ export class KuackAgent extends EventTarget {
       if (this.state === 'connected') this.#sendHeartbeat();
     };
     this.onPageHide = () => this.stop('page closed');
+    // A page restored from the back/forward cache comes back to life.
+    globalThis.addEventListener?.('pageshow', (ev) => {
+      if (ev.persisted && this.state === 'stopped' && this.reason === 'page closed') this.start();
+    });
   }
 
   #emit(type, detail = {}) {
@@ -170,6 +175,8 @@ export class KuackAgent extends EventTarget {
     if (this.session) hello.session = { id: this.session, runs: this.resumeOffered.slice(0, 256) };
     this.helloAt = performance.now();
     this.#write(hello);
+    clearTimeout(this.timers.hello);
+    this.timers.hello = setTimeout(() => this.#protocolError(`no welcome within ${WELCOME_TIMEOUT_MS} ms`), WELCOME_TIMEOUT_MS);
     this.sentResources = r;
   }
 
@@ -228,6 +235,7 @@ export class KuackAgent extends EventTarget {
       this.#write({ t: 'error', code: 'unexpected', ref: 'welcome' });
       return;
     }
+    clearTimeout(this.timers.hello);
     this.welcome = m;
     this.browserId = m.browser_id;
     this.session = m.session;
@@ -273,6 +281,7 @@ export class KuackAgent extends EventTarget {
     this.ws = null;
     this.heartbeat.stop();
     clearTimeout(this.timers.stable);
+    clearTimeout(this.timers.hello);
     const why = `${CLOSE_REASONS[code] ?? `closed ${code}`}${reason ? `: ${reason}` : ''}${this.byeReason ? ` (${this.byeReason})` : ''}`;
     if (code === 4001 || code === 4003) {
       this.session = null;
