@@ -20,7 +20,13 @@ typedef struct kq_pod_config {
   const kq_pod_t *pod;        /* borrowed at spawn (deep-copied) */
   kq_aid_t sink;              /* status/event/gone messages go here */
   kq_aid_t scheduler;
-  kq_aid_t images;            /* image directory actor (actors/kq_image.h) */
+  struct kq_image_service *images;  /* borrowed (actors/kq_image.h); outlives the actor */
+  /* How image requests are made: NULL = kq_image_service_request(images, req). Tests set a
+   * function that records the request and answer with a kq_image_reply_t themselves. */
+  int (*image_request)(void *ud, const struct kq_image_request *req);
+  void *image_request_ud;
+  char **pull_secrets;        /* borrowed during spawn (copied): Docker config.json texts */
+  size_t npull_secrets;
   kq_logstore_t *logs;        /* borrowed; outlives the actor */
   kq_pod_url_fn artefact_url;
   void *artefact_url_ud;
