@@ -14,6 +14,9 @@
 #include "kq_logstore.h"
 
 /* Builds the registry-proxy URL for one artefact file of one run; returns owned (free()). */
+struct kq_image_request;
+struct kq_image_service;
+
 typedef char *(*kq_pod_url_fn)(void *ud, const char *run_id, const char *digest, const char *file);
 
 typedef struct kq_pod_config {
