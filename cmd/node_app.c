@@ -1,18 +1,23 @@
-/* kuack-node's life cycle: start components on one event_base, stop them on SIGINT/SIGTERM,
- * let the actor system drain asynchronously, then free everything so ASan sees no leak. */
+/* kuack-node's life cycle: start the services and actors on one event_base, stop them on
+ * SIGINT/SIGTERM, let the actor system drain asynchronously, then free everything so ASan sees
+ * no leak. Components start in dependency order and are freed in reverse. */
 #include "node_app.h"
 
 #include <event2/event.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "kq_alloc.h"
 #include "kq_error.h"
-
-/* Components, started in order and stopped in reverse. Later issues add rows here
- * (gateway, k8s client, node actor, ...). */
-static const node_component_t components[] = {
-    {"actors", NULL, NULL},
-};
+#include "kq_gateway.h"
+#include "kq_http.h"
+#include "kq_image.h"
+#include "kq_oci_store.h"
+#include "kq_pool.h"
+#include "kq_scheduler.h"
 
 static void on_idle(kq_system_t *sys, void *ud) {
   node_app_t *app = ud;
@@ -21,17 +26,9 @@ static void on_idle(kq_system_t *sys, void *ud) {
   event_base_loopexit(app->base, NULL);
 }
 
-static void stop_components(node_app_t *app) {
-  while (app->started > 0) {
-    const node_component_t *c = &components[--app->started];
-    if (c->stop) c->stop(app);
-  }
-}
-
 void node_app_stop(node_app_t *app) {
   if (app->stopping) return;
   app->stopping = true;
-  stop_components(app);
   kq_system_shutdown(app->sys, on_idle, app);
 }
 
@@ -39,7 +36,6 @@ static void on_signal(evutil_socket_t sig, short what, void *ud) {
   node_app_t *app = ud;
   (void)what;
   if (app->stopping) {
-    /* A second signal: stop waiting for the drain. */
     KQ_WARN("node", "second signal, exiting without drain", "signal=%d", (int)sig);
     app->exit_code = 1;
     event_base_loopexit(app->base, NULL);
@@ -48,6 +44,126 @@ static void on_signal(evutil_socket_t sig, short what, void *ud) {
   KQ_INFO("node", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
   node_app_stop(app);
 }
+
+/* Registry-proxy URLs for a run: valid for a day (runs are re-signed on every attempt). */
+static char *artefact_url(void *ud, const char *run_id, const char *digest, const char *file) {
+  node_app_t *app = ud;
+  return kq_proxy_sign(&app->proxy_key, run_id, digest, file, (int64_t)time(NULL) + 86400);
+}
+
+static int resolve_artefact(void *ud, const char *digest, const char *file, const char *query,
+                            char *path, size_t cap) {
+  node_app_t *app = ud;
+  char *target = kq_asprintf("%s%s/%s?%s", KQ_PROXY_PREFIX, digest, file, query ? query : "");
+  kq_proxy_req_t req;
+  kq_proxy_verdict_t v = kq_proxy_verify(&app->proxy_key, target, (int64_t)time(NULL), &req);
+  free(target);
+  if (v != KQ_PROXY_OK) {
+    KQ_WARN("proxy", "refused", "digest=%s file=%s verdict=%s", digest, file, kq_proxy_verdict_str(v));
+    return v == KQ_PROXY_MALFORMED ? KQ_EINVAL : KQ_EAUTH;
+  }
+  uint64_t size;
+  const char *mime;
+  return kq_proxy_resolve(app->store, req.digest, req.file, path, cap, &size, &mime);
+}
+
+static int start_services(node_app_t *app) {
+  const node_config_t *c = &app->cfg;
+  app->logs = kq_logstore_new(1 << 20);
+  app->table = kq_podtable_new();
+  if (kq_proxy_key_random(&app->proxy_key) != KQ_OK) return KQ_EIO;
+  app->http = kq_http_new(app->sys);
+  app->pool = kq_pool_new(app->sys, 2);
+  int err = KQ_OK;
+  app->store = kq_oci_store_open(c->cache_dir, c->cache_max_bytes, &err);
+  if (!app->store) {
+    KQ_ERROR("node", "cannot open the cache", "dir=%s err=%s", c->cache_dir, kq_strerror(err));
+    return err ? err : KQ_EIO;
+  }
+  size_t ninsecure = 0;
+  while (c->insecure[ninsecure]) ninsecure++;
+  kq_image_service_opts_t io = {.http = app->http, .pool = app->pool, .store = app->store,
+                                .insecure = c->insecure, .ninsecure = ninsecure};
+  app->images = kq_image_service_new(app->sys, &io);
+  return app->images ? KQ_OK : KQ_ENOMEM;
+}
+
+static int start_actors(node_app_t *app) {
+  const node_config_t *c = &app->cfg;
+  int err = KQ_OK;
+  kq_sched_config_t sc = {.policy = c->policy, .params = c->params.n ? &c->params : NULL};
+  app->scheduler = kq_scheduler_spawn(app->sys, &sc, &err);
+  if (app->scheduler == KQ_AID_NONE) {
+    char names[256];
+    KQ_ERROR("node", "cannot start the scheduler", "policy=%s err=%s known=\"%s\"",
+             c->policy ? c->policy : KQ_POLICY_DEFAULT, kq_strerror(err), kq_policy_names(names, sizeof names));
+    return err ? err : KQ_EINVAL;
+  }
+  kq_node_config_t nc = {
+      .node_name = c->node_name,
+      .scheduler = app->scheduler,
+      .images = app->images,
+      .logs = app->logs,
+      .table = app->table,
+      .artefact_url = artefact_url,
+      .artefact_url_ud = app,
+      .out = stdout,
+  };
+  app->node = kq_node_spawn(app->sys, &nc, &err);
+  if (app->node == KQ_AID_NONE) return err ? err : KQ_EINVAL;
+  app->bcfg = (kq_browser_config_t){
+      .token = c->token,
+      .heartbeat_ms = c->heartbeat_ms,
+      .resume_window_ms = c->resume_window_ms,
+      .nsubscribers = 2,
+      .subscribers = {app->scheduler, app->node},
+      .subscriber_event_ids = {KQ_SCHED_MSG_BROWSER_EVENT, KQ_NODE_MSG_BROWSER_EVENT},
+  };
+  int rc = kq_browser_plane_start(&app->plane, app->sys, &app->bcfg);
+  if (rc != KQ_OK) return rc;
+  app->plane_started = true;
+  return KQ_OK;
+}
+
+static int start_gateway(node_app_t *app) {
+  const node_config_t *c = &app->cfg;
+  char page[4096], src[4096], vendor[4096];
+  snprintf(page, sizeof page, "%s/page", c->agent_root);
+  snprintf(src, sizeof src, "%s/src", c->agent_root);
+  snprintf(vendor, sizeof vendor, "%s/node_modules", c->agent_root);
+  kq_gateway_opts_t o = {
+      .listen_addr = c->listen_addr,
+      .port = c->listen_port,
+      .page_dir = page,
+      .agent_dir = src,
+      .vendor_dir = vendor,
+      .allowed_origins = c->origins[0] ? c->origins : NULL,
+      .tls_cert = c->tls_cert,
+      .tls_key = c->tls_key,
+      .spawn_session = kq_browser_spawn,
+      .session_ud = &app->plane,
+      .resolve = resolve_artefact,
+      .resolve_ud = app,
+  };
+  int err = KQ_OK;
+  app->gateway = kq_gateway_new(app->sys, &o, &err);
+  if (!app->gateway) {
+    KQ_ERROR("node", "cannot start the agent gateway", "listen=%s:%d err=%s",
+             c->listen_addr ? c->listen_addr : "0.0.0.0", c->listen_port, kq_strerror(err));
+    return err ? err : KQ_EIO;
+  }
+  KQ_INFO("node", "agent gateway listening", "url=http%s://%s:%d/", c->tls_cert ? "s" : "",
+          c->listen_addr ? c->listen_addr : "0.0.0.0", kq_gateway_port(app->gateway));
+  return KQ_OK;
+}
+
+/* Pod sources and the kubelet API (standalone directory, Kubernetes watch). */
+static int start_sources(node_app_t *app) {
+  (void)app;
+  return KQ_OK;
+}
+
+static void free_sources(node_app_t *app) { (void)app; }
 
 int node_app_start(node_app_t *app, const node_config_t *cfg) {
   memset(app, 0, sizeof *app);
@@ -67,22 +183,16 @@ int node_app_start(node_app_t *app, const node_config_t *cfg) {
     KQ_ERROR("node", "cannot install signal handlers", NULL);
     return KQ_EIO;
   }
-  for (size_t i = 0; i < sizeof components / sizeof components[0]; i++) {
-    const node_component_t *c = &components[i];
-    int rc = c->start ? c->start(app) : KQ_OK;
-    if (rc != KQ_OK) {
-      KQ_ERROR("node", "component failed to start", "component=%s err=%s", c->name,
-               kq_strerror(rc));
-      stop_components(app);
-      return rc;
-    }
-    app->started++;
-  }
+  int rc;
+  if ((rc = start_services(app)) != KQ_OK) return rc;
+  if ((rc = start_actors(app)) != KQ_OK) return rc;
+  if ((rc = start_gateway(app)) != KQ_OK) return rc;
+  if ((rc = start_sources(app)) != KQ_OK) return rc;
   return KQ_OK;
 }
 
 int node_app_run(node_app_t *app) {
-  KQ_INFO("node", "ready", "components=%u", app->started);
+  KQ_INFO("node", "ready", "node=%s", app->cfg.node_name);
   if (event_base_dispatch(app->base) < 0) {
     KQ_ERROR("node", "event loop failed", NULL);
     return 1;
@@ -90,7 +200,22 @@ int node_app_run(node_app_t *app) {
   return app->exit_code;
 }
 
+/* After a failed start the system still holds actors: shut it down and run the loop until it
+ * drains so everything is released. */
+static void drain(node_app_t *app) {
+  if (!app->sys || kq_system_idle(app->sys)) return;
+  node_app_stop(app);
+  event_base_dispatch(app->base);
+}
+
 void node_app_free(node_app_t *app) {
+  drain(app);
+  free_sources(app);
+  if (app->gateway) kq_gateway_free(app->gateway);
+  if (app->plane_started) kq_browser_plane_free(&app->plane);
+  if (app->images) kq_image_service_free(app->images);
+  if (app->pool) kq_pool_free(app->pool);
+  if (app->http) kq_http_free(app->http);
   if (app->sig_int) event_free(app->sig_int);
   if (app->sig_term) event_free(app->sig_term);
   if (app->sys) {
@@ -104,6 +229,11 @@ void node_app_free(node_app_t *app) {
       return;
     }
   }
+  if (app->store) kq_oci_store_close(app->store);
+  kq_logstore_free(app->logs);
+  kq_podtable_free(app->table);
   if (app->base) event_base_free(app->base);
+  int code = app->exit_code;
   memset(app, 0, sizeof *app);
+  app->exit_code = code;
 }
