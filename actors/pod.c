@@ -626,6 +626,7 @@ static bool validate(pod_t *p) {
                "kuack.io/allow-secrets: \"true\" to send it anyway",
                c->env_from[i].ref_name ? c->env_from[i].ref_name : "?");
       set_waiting(p, "CreateContainerConfigError", msg);
+      sink_event(p, true, "Failed", "%s", msg);
       finish(p, KQ_PHASE_FAILED, "SecretsRefused", msg);
       return false;
     }
