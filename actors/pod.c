@@ -47,6 +47,7 @@ typedef struct pod {
   uint32_t attempt;
   bool deleting;
   bool deadline_hit;
+  uint64_t deadline_wall_ns; /* activeDeadlineSeconds expire here (wall), 0 = none */
   kq_timer_id_t t_backoff, t_deadline, t_grace, t_image;
   char *last_reported;       /* de-dup identical snapshots */
 } pod_t;
@@ -312,8 +313,10 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   const kq_pod_resources_t *r = &c->resources;
   s->cpu_millis = r->limits.cpu_millis > 0 ? r->limits.cpu_millis : r->requests.cpu_millis;
   s->memory_bytes = r->limits.memory_bytes > 0 ? r->limits.memory_bytes : r->requests.memory_bytes;
-  if (p->pod.spec.active_deadline_s > 0 && p->rs.start_ns) {
-    uint64_t deadline = p->rs.start_ns + KQ_SEC(p->pod.spec.active_deadline_s);
+  if (p->deadline_wall_ns) {
+    /* The browser gets what is left of the deadline counted from the Pod's start on the node
+     * (when the deadline timer was armed), so every run, the first included, is bounded. */
+    uint64_t deadline = p->deadline_wall_ns;
     uint64_t now = wall(p);
     s->timeout_ms = deadline > now ? (uint32_t)((deadline - now) / KQ_MS(1)) : 1;
   }
@@ -695,8 +698,10 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
     case KQ_POD_MSG_START:
       if (p->state != S_IMAGE || p->have_artefact) return;
       if (!validate(p)) return;
-      if (p->pod.spec.active_deadline_s > 0)
+      if (p->pod.spec.active_deadline_s > 0) {
         p->t_deadline = kq_timer_start(p->self, KQ_SEC(p->pod.spec.active_deadline_s), 0, T_DEADLINE);
+        p->deadline_wall_ns = wall(p) + KQ_SEC(p->pod.spec.active_deadline_s);
+      }
       request_image(p);
       return;
     default:

@@ -715,6 +715,7 @@ static void test_active_deadline_cancels_run(void **state) {
   (void)state;
   fx_t *f = fx_new();
   kq_browser_run_msg_t *run = start_pod(f, POD_JSON("", ",\"activeDeadlineSeconds\":30", ""));
+  assert_int_equal(run->spec.timeout_ms, 30000); /* the browser is told the same deadline */
   sink_reset(f);
   kq_h_advance(f->h, KQ_SEC(30) - KQ_MS(1));
   kq_h_expect_none(f->h, f->browser);
@@ -761,6 +762,65 @@ static void test_active_deadline_while_waiting_for_browser(void **state) {
   kq_msg_free(&pl->hdr);
   expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
   kq_h_expect_none(f->h, f->browser);
+  fx_free(f);
+}
+
+/* The deadline runs from the Pod's start on the node, not from its first container start: time
+ * spent pulling the image counts, and every run is told what is left. */
+static void test_active_deadline_counts_from_pod_start(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  fx_spawn(f, POD_JSON("", ",\"activeDeadlineSeconds\":60,\"restartPolicy\":\"OnFailure\"", ""));
+  kq_h_advance(f->h, KQ_SEC(15)); /* slow pull */
+  answer_image(f);
+  kq_sched_place_msg_t *pl = expect_place(f);
+  answer_placed(f, pl, f->browser, "b-1");
+  kq_msg_free(&pl->hdr);
+  kq_browser_run_msg_t *run = expect_run(f, f->browser);
+  assert_int_equal(run->spec.timeout_ms, 45000);
+  report_ev(f, run, KQ_RUN_RUNNING);
+  kq_h_advance(f->h, KQ_SEC(5));
+  report_exit(f, run, 1);
+  expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
+  kq_h_advance(f->h, KQ_SEC(10)); /* back-off */
+  pl = expect_place(f);
+  answer_placed(f, pl, f->browser2, "b-2");
+  kq_msg_free(&pl->hdr);
+  kq_browser_run_msg_t *run2 = expect_run(f, f->browser2);
+  assert_int_equal(run2->spec.timeout_ms, 30000);
+  report_ev(f, run2, KQ_RUN_RUNNING);
+  sink_reset(f);
+  kq_h_advance(f->h, KQ_SEC(30));
+  kq_browser_cancel_msg_t *c = (kq_browser_cancel_msg_t *)kq_h_expect(f->h, f->browser2, KQ_BROWSER_MSG_CANCEL);
+  assert_string_equal(c->run_id, "u-1-2");
+  kq_msg_free(&c->hdr);
+  /* The browser's own timeout may win the race: an exit after the deadline is DeadlineExceeded. */
+  report_exit(f, run2, 0);
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_int_equal(s->status.phase, KQ_PHASE_FAILED);
+  assert_string_equal(s->status.reason, "DeadlineExceeded");
+  kq_msg_free(&run->hdr);
+  kq_msg_free(&run2->hdr);
+  fx_free(f);
+}
+
+/* Deadline while the image is still being pulled: Failed at once, the late image ignored. */
+static void test_active_deadline_while_pulling(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  fx_spawn(f, POD_JSON("", ",\"activeDeadlineSeconds\":5", ""));
+  answer_image_fail(f, KQ_OCI_REASON_ERR_IMAGE_PULL, "timeout");
+  sink_reset(f);
+  kq_h_advance(f->h, KQ_SEC(5));
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_int_equal(s->status.phase, KQ_PHASE_FAILED);
+  assert_string_equal(s->status.reason, "DeadlineExceeded");
+  kq_h_advance(f->h, KQ_SEC(60)); /* the image retry timer does not ask again */
+  assert_int_equal(f->nimg, 1);
+  sink_reset(f);
+  answer_image(f);
+  kq_h_expect_none(f->h, f->sched);
+  kq_h_expect_none(f->h, f->sink);
   fx_free(f);
 }
 
@@ -1154,6 +1214,8 @@ int main(void) {
       cmocka_unit_test(test_invalid_selector_fails),
       cmocka_unit_test(test_active_deadline_cancels_run),
       cmocka_unit_test(test_active_deadline_while_waiting_for_browser),
+      cmocka_unit_test(test_active_deadline_counts_from_pod_start),
+      cmocka_unit_test(test_active_deadline_while_pulling),
       cmocka_unit_test(test_delete_running_cancel_then_gone),
       cmocka_unit_test(test_delete_running_no_answer_gone_after_grace),
       cmocka_unit_test(test_delete_while_waiting_for_browser),
