@@ -383,6 +383,10 @@ static void scan_file(manifests_t *s, file_t *f, const struct stat *st, char *pa
   uint8_t h[32];
   if (!data) {
     int e = errno;
+    if (e == ENOENT) { /* gone between the listing and the read: the next poll drops it */
+      f->read = false;
+      return;
+    }
     sha256("unreadable", 10, NULL, 0, h);
     if (!f->read || memcmp(f->hash, h, 32))
       report(s, f->name, "cannot read: %s; ignored", strerror(e));

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,21 @@ static void rm(fixture_t *f, const char *name) {
   char path[512];
   snprintf(path, sizeof(path), "%s/%s", f->dir, name);
   assert_int_equal(unlink(path), 0);
+}
+
+/* Rewrites `name` and puts its old mtime back: an edit within one mtime tick. */
+static void put_same_mtime(fixture_t *f, const char *name, const char *content) {
+  char path[512];
+  snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+  struct stat before;
+  assert_int_equal(stat(path, &before), 0);
+  put(f, name, content);
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+  struct stat after;
+  assert_int_equal(stat(path, &after), 0);
+  assert_int_equal(after.st_size, before.st_size);
+  assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
 }
 
 static fixture_t *fx_new(void) {
@@ -215,6 +231,12 @@ static void test_add_edit_remove(void **st) {
   poll_once(f);
   char *uid_two2 = expect_upsert(f, "a.yaml#default/two");
   assert_string_not_equal(uid_two, uid_two2);
+  kq_h_expect_none(f->h, f->probe);
+
+  /* the same again with mtime and size unchanged: the content hash still sees it */
+  put_same_mtime(f, "a.yaml", POD("one", "reg/a:v1") "---\n" POD("two", "reg/b:v3"));
+  poll_once(f);
+  free(expect_upsert(f, "a.yaml#default/two"));
   kq_h_expect_none(f->h, f->probe);
 
   /* rename the pod in document 2: the old key goes, the new one comes */
