@@ -995,6 +995,35 @@ static void test_stale_run_id_ignored(void **state) {
   fx_free(f);
 }
 
+/* A run so short that EXITED arrives without RUNNING: still a proper terminated state. */
+static void test_exit_without_running_report(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  fx_spawn(f, POD_JSON("", ",\"restartPolicy\":\"Never\"", ""));
+  answer_image(f);
+  kq_sched_place_msg_t *pl = expect_place(f);
+  answer_placed(f, pl, f->browser, "b-1");
+  kq_msg_free(&pl->hdr);
+  kq_browser_run_msg_t *run = expect_run(f, f->browser);
+  report_log(f, run, 1, "quick");
+  sink_reset(f);
+  uint64_t t = now_wall(f);
+  report_exit(f, run, 0);
+  expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_int_equal(s->status.phase, KQ_PHASE_SUCCEEDED);
+  assert_int_equal(s->status.start_ns, t);
+  assert_int_equal(cstatus(s)->state.kind, KQ_CSTATE_TERMINATED);
+  assert_int_equal(cstatus(s)->state.started_ns, t);
+  assert_int_equal(cstatus(s)->state.finished_ns, t);
+  assert_null(find_event(f, "Started"));
+  char *text = read_logs(f, false); /* the partial last line is flushed at the end */
+  assert_string_equal(text, "quick\n");
+  free(text);
+  kq_msg_free(&run->hdr);
+  fx_free(f);
+}
+
 static void test_run_failed_report(void **state) {
   (void)state;
   fx_t *f = fx_new();
@@ -1222,6 +1251,7 @@ int main(void) {
       cmocka_unit_test(test_delete_in_backoff_and_done),
       cmocka_unit_test(test_node_lost),
       cmocka_unit_test(test_stale_run_id_ignored),
+      cmocka_unit_test(test_exit_without_running_report),
       cmocka_unit_test(test_run_failed_report),
       cmocka_unit_test(test_unsupported_two_containers),
       cmocka_unit_test(test_secret_env_refused_without_annotation),
