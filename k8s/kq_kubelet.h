@@ -68,6 +68,7 @@ typedef struct kq_kubelet_opts {
   bool allow_anonymous;       /* TLS: serve requests without a verified client certificate */
   const char *hostname;       /* self-signed certificate CN/SAN; NULL = "kuack-node" */
   size_t max_follows;         /* concurrent follow streams; beyond → 503; 0 = 1024 */
+  int timeout_s;              /* idle/read timeout of a connection (not of follow streams); 0 = 60 */
 } kq_kubelet_opts_t;
 
 /* Starts listening. `provider` is copied (its ud is borrowed and must outlive the server). In TLS

@@ -445,7 +445,7 @@ kq_kubelet_t *kq_kubelet_new(kq_system_t *sys, const kq_kubelet_opts_t *opts, co
   evhttp_set_allowed_methods(k->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
   evhttp_set_max_body_size(k->http, 4096);
   evhttp_set_max_headers_size(k->http, 64 * 1024);
-  evhttp_set_timeout(k->http, 60);
+  evhttp_set_timeout(k->http, opts->timeout_s > 0 ? opts->timeout_s : 60);
   if (k->ssl) evhttp_set_bevcb(k->http, make_tls_bev, k);
   const char *addr = opts->address ? opts->address : "0.0.0.0";
   struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(k->http, addr, opts->port);

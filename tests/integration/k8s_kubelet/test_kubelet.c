@@ -421,6 +421,24 @@ static void test_follow_limit_bytes(void **state) {
   assert_true(run_until(f, no_follows, NULL, 2000));
 }
 
+/* A follow stays open while idle longer than the connection timeout. */
+static void test_follow_outlives_timeout(void **state) {
+  fx_t *f = *state;
+  kq_kubelet_free(f->k);
+  start_server(f, &(kq_kubelet_opts_t){.address = "127.0.0.1", .timeout_s = 1});
+  kq_logstream_t *ls = app(f, "p", "x\n");
+  kq_http_req_id_t id = start_get(f, "/containerLogs/default/p/main?follow=true", true, NULL);
+  assert_true(run_until(f, one_follow, NULL, 5000));
+  run_until(f, never, NULL, 2500);
+  assert_null(sink_done(&f->sink, id));
+  assert_int_equal(kq_kubelet_follows(f->k), 1);
+  kq_logstream_append(ls, 1, wall_now(f), "late\n", 5);
+  const void *a[] = {&id, "x\nlate\n"};
+  assert_true(run_until(f, stream_has, a, 5000));
+  kq_logstream_end(ls, wall_now(f));
+  assert_int_equal(wait_done(f, id, 5000)->rc, KQ_OK);
+}
+
 static void test_close_with_open_follow(void **state) {
   fx_t *f = *state;
   app(f, "p", "x\n");
@@ -516,6 +534,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_follow_pod_gone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_follow_client_gone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_follow_limit_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_follow_outlives_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_with_open_follow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_files, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_self, teardown),
