@@ -388,6 +388,12 @@ static void dispatch(struct evhttp_request *req, void *arg) {
       return;
     }
   }
+  enum evhttp_cmd_type m = evhttp_request_get_command(req);
+  if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+    reply_text(k, req, 405, "method not allowed: the kubelet API is read-only (GET)");
+    return;
+  }
   const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
   if (!path) path = "/";
   if (!strcmp(path, "/healthz")) reply_text(k, req, 200, "ok");
@@ -442,7 +448,9 @@ kq_kubelet_t *kq_kubelet_new(kq_system_t *sys, const kq_kubelet_opts_t *opts, co
   }
   k->http = evhttp_new(k->base);
   if (!k->http) return fail(k, KQ_ENOMEM, kq_strdup("kubelet: evhttp_new failed"), err, errmsg);
-  evhttp_set_allowed_methods(k->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+  /* everything reaches dispatch so that other methods get a clear 405 */
+  evhttp_set_allowed_methods(k->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
   evhttp_set_max_body_size(k->http, 4096);
   evhttp_set_max_headers_size(k->http, 64 * 1024);
   evhttp_set_timeout(k->http, opts->timeout_s > 0 ? opts->timeout_s : 60);

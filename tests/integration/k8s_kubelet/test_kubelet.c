@@ -439,6 +439,26 @@ static void test_follow_outlives_timeout(void **state) {
   assert_int_equal(wait_done(f, id, 5000)->rc, KQ_OK);
 }
 
+/* Follow streams are bounded: one over max_follows is refused with 503; POST is not served. */
+static void test_follow_limit_and_methods(void **state) {
+  fx_t *f = *state;
+  kq_kubelet_free(f->k);
+  start_server(f, &(kq_kubelet_opts_t){.address = "127.0.0.1", .max_follows = 1});
+  app(f, "p", "x\n");
+  start_get(f, "/containerLogs/default/p/main?follow=true", true, NULL);
+  assert_true(run_until(f, one_follow, NULL, 5000));
+  kq_http_resp_t *r = get(f, "/containerLogs/default/p/main?follow=true");
+  assert_int_equal(r->status, 503);
+  expect(f, "/containerLogs/default/p/main", 200, "x\n");
+  char *url = kq_asprintf("http://127.0.0.1:%u/healthz", (unsigned)kq_kubelet_port(f->k));
+  kq_http_req_t req = {.method = "POST", .url = url, .body = "x", .body_len = 1, .owner = f->aid, .done_id = SINK_DONE};
+  kq_http_req_id_t id = kq_http_start(f->http, &req);
+  free(url);
+  r = wait_done(f, id, 5000);
+  assert_int_equal(r->rc, KQ_OK);
+  assert_int_equal(r->status, 405);
+}
+
 static void test_close_with_open_follow(void **state) {
   fx_t *f = *state;
   app(f, "p", "x\n");
@@ -535,6 +555,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_follow_client_gone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_follow_limit_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_follow_outlives_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_follow_limit_and_methods, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_with_open_follow, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_files, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_self, teardown),
