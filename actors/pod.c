@@ -15,6 +15,7 @@
 #include "kq_error.h"
 #include "kq_browser.h"
 #include "kq_image.h"
+#include "kq_oci_digest.h"
 #include "kq_oci_store.h"
 #include "kq_log.h"
 #include "kq_scheduler.h"
@@ -39,6 +40,7 @@ typedef struct pod {
   /* artefact */
   bool have_artefact;
   kq_oci_artefact_t art;
+  char module_digest[72];    /* sha256 of the module file, for the agent's integrity check */
   uint32_t image_failures;
   /* run */
   kq_aid_t browser;
@@ -279,7 +281,7 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   s->pod_name = kq_strdup(p->pod.meta.name);
   s->container = kq_strdup(c->name);
   s->kind = p->art.kind == KQ_OCI_KIND_BINDGEN ? KQ_WORKLOAD_BINDGEN : KQ_WORKLOAD_WASI;
-  s->digest = kq_strdup(p->art.digest);
+  s->digest = kq_strdup(p->module_digest[0] ? p->module_digest : NULL);
   if (p->cfg.artefact_url) {
     s->module_url = p->cfg.artefact_url(p->cfg.artefact_url_ud, p->rs.run_id, p->art.digest, p->art.module);
     if (p->art.glue[0])
@@ -401,6 +403,14 @@ static void on_image_reply(pod_t *p, kq_image_reply_t *r) {
   }
   kq_oci_artefact_free(&p->art);
   kq_oci_artefact_copy(&p->art, &r->art);
+  /* The agent checks the module it fetched against this (the manifest digest names the image,
+   * not the file). Hashing here is on the loop; the store keeps artefacts small enough. */
+  p->module_digest[0] = 0;
+  if (r->root[0] && p->art.module[0]) {
+    char path[PATH_MAX + 1100];
+    snprintf(path, sizeof path, "%s/%s", r->root, p->art.module);
+    if (kq_oci_sha256_file(path, p->module_digest, NULL) != KQ_OK) p->module_digest[0] = 0;
+  }
   if (p->cfg.images) kq_image_service_pin(p->cfg.images, p->art.digest);
   p->have_artefact = true;
   p->image_failures = 0;

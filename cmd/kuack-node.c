@@ -37,6 +37,10 @@ static void usage(FILE *out) {
           "  --agent-token-file FILE   read the token from FILE [KUACK_AGENT_TOKEN_FILE]\n"
           "  --allowed-origins LIST    comma-separated Origin allowlist for /ws (default: any)\n"
           "  --tls-cert FILE --tls-key FILE   serve wss:// and https:// on --listen\n"
+          "  --kubelet-cert FILE --kubelet-key FILE  kubelet API serving certificate (default:\n"
+          "                            self-signed at start; TLS is used unless --standalone)\n"
+          "  --client-ca-file FILE     kubelet API clients (the API server) must present a\n"
+          "                            certificate signed by this CA\n"
           "  --cache-dir DIR           content-addressed artefact store [KUACK_CACHE_DIR]\n"
           "                            (/tmp/kuack-cache)\n"
           "  --cache-max-bytes N       evict unused artefacts above N bytes (0 = unlimited)\n"
@@ -123,7 +127,7 @@ int main(int argc, char **argv) {
   enum {
     OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_HELP, OPT_STANDALONE, OPT_NODE_NAME, OPT_LISTEN,
     OPT_KUBELET, OPT_AGENT_ROOT, OPT_TOKEN, OPT_TOKEN_FILE, OPT_ORIGINS, OPT_TLS_CERT, OPT_TLS_KEY,
-    OPT_CACHE_DIR, OPT_CACHE_MAX, OPT_INSECURE, OPT_POLICY, OPT_PARAMS, OPT_HEARTBEAT, OPT_RESUME,
+    OPT_CACHE_DIR, OPT_CACHE_MAX, OPT_KCERT, OPT_KKEY, OPT_CLIENT_CA, OPT_INSECURE, OPT_POLICY, OPT_PARAMS, OPT_HEARTBEAT, OPT_RESUME,
   };
   static const struct option opts[] = {
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -140,6 +144,9 @@ int main(int argc, char **argv) {
       {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
       {"tls-key", required_argument, NULL, OPT_TLS_KEY},
       {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+      {"kubelet-cert", required_argument, NULL, OPT_KCERT},
+      {"kubelet-key", required_argument, NULL, OPT_KKEY},
+      {"client-ca-file", required_argument, NULL, OPT_CLIENT_CA},
       {"cache-max-bytes", required_argument, NULL, OPT_CACHE_MAX},
       {"insecure-registry", required_argument, NULL, OPT_INSECURE},
       {"placement-policy", required_argument, NULL, OPT_POLICY},
@@ -178,6 +185,9 @@ int main(int argc, char **argv) {
       case OPT_TLS_CERT: cfg.tls_cert = optarg; break;
       case OPT_TLS_KEY: cfg.tls_key = optarg; break;
       case OPT_CACHE_DIR: cfg.cache_dir = optarg; break;
+      case OPT_KCERT: cfg.kubelet_cert = optarg; break;
+      case OPT_KKEY: cfg.kubelet_key = optarg; break;
+      case OPT_CLIENT_CA: cfg.client_ca = optarg; break;
       case OPT_CACHE_MAX: cfg.cache_max_bytes = strtoull(optarg, NULL, 10); break;
       case OPT_INSECURE:
         if (ninsecure == NODE_MAX_INSECURE) {

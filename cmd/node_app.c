@@ -15,6 +15,9 @@
 #include "kq_gateway.h"
 #include "kq_http.h"
 #include "kq_image.h"
+#include "kq_kubelet.h"
+#include "kq_kubelet_provider.h"
+#include "kq_manifests.h"
 #include "kq_oci_store.h"
 #include "kq_pool.h"
 #include "kq_scheduler.h"
@@ -29,6 +32,9 @@ static void on_idle(kq_system_t *sys, void *ud) {
 void node_app_stop(node_app_t *app) {
   if (app->stopping) return;
   app->stopping = true;
+  /* The kubelet API closes synchronously (follow streams end); the actors then drain. */
+  kq_kubelet_free(app->kubelet);
+  app->kubelet = NULL;
   kq_system_shutdown(app->sys, on_idle, app);
 }
 
@@ -158,12 +164,64 @@ static int start_gateway(node_app_t *app) {
 }
 
 /* Pod sources and the kubelet API (standalone directory, Kubernetes watch). */
+static void on_manifest_error(void *ud, const char *file, const char *message) {
+  (void)ud;
+  (void)file;
+  fprintf(stdout, "manifest error: %s\n", message);
+  fflush(stdout);
+}
+
 static int start_sources(node_app_t *app) {
-  (void)app;
+  const node_config_t *c = &app->cfg;
+  if (c->standalone_dir) {
+    kq_manifests_opts_t mo = {.dir = c->standalone_dir, .node_name = c->node_name, .target = app->node,
+                              .on_error = on_manifest_error, .on_error_ud = app};
+    char *why = NULL;
+    app->manifests = kq_manifests_spawn(app->sys, &mo, &why);
+    if (app->manifests == KQ_AID_NONE) {
+      KQ_ERROR("node", "cannot watch the manifest directory", "reason=\"%s\"", why ? why : "?");
+      free(why);
+      return KQ_EINVAL;
+    }
+    KQ_INFO("node", "standalone", "dir=%s", c->standalone_dir);
+  } else {
+    KQ_WARN("node", "no Pod source", "hint=\"use --standalone DIR\"");
+  }
   return KQ_OK;
 }
 
-static void free_sources(node_app_t *app) { (void)app; }
+static void free_sources(node_app_t *app) {
+  kq_kubelet_free(app->kubelet);
+  app->kubelet = NULL;
+}
+
+/* The status/log API: plain HTTP in standalone mode, TLS with client certificates otherwise. */
+static int start_kubelet(node_app_t *app) {
+  const node_config_t *c = &app->cfg;
+  if (c->kubelet_port < 0) return KQ_OK;
+  kq_kubelet_provider_init(&app->kubelet_vt, &app->kubelet_glue, app->table, app->logs);
+  kq_kubelet_opts_t ko = {
+      .address = c->kubelet_addr,
+      .port = (uint16_t)c->kubelet_port,
+      .tls = !c->standalone_dir,
+      .cert_file = c->kubelet_cert,
+      .key_file = c->kubelet_key,
+      .client_ca_file = c->client_ca,
+      .hostname = c->node_name,
+  };
+  int err = KQ_OK;
+  char *why = NULL;
+  app->kubelet = kq_kubelet_new(app->sys, &ko, &app->kubelet_vt, &err, &why);
+  if (!app->kubelet) {
+    KQ_ERROR("node", "cannot start the kubelet API", "listen=%s:%d err=%s reason=\"%s\"",
+             c->kubelet_addr ? c->kubelet_addr : "0.0.0.0", c->kubelet_port, kq_strerror(err), why ? why : "");
+    free(why);
+    return err ? err : KQ_EIO;
+  }
+  KQ_INFO("node", "kubelet API listening", "url=http%s://%s:%u/", ko.tls ? "s" : "",
+          c->kubelet_addr ? c->kubelet_addr : "0.0.0.0", (unsigned)kq_kubelet_port(app->kubelet));
+  return KQ_OK;
+}
 
 int node_app_start(node_app_t *app, const node_config_t *cfg) {
   memset(app, 0, sizeof *app);
@@ -187,6 +245,7 @@ int node_app_start(node_app_t *app, const node_config_t *cfg) {
   if ((rc = start_services(app)) != KQ_OK) return rc;
   if ((rc = start_actors(app)) != KQ_OK) return rc;
   if ((rc = start_gateway(app)) != KQ_OK) return rc;
+  if ((rc = start_kubelet(app)) != KQ_OK) return rc;
   if ((rc = start_sources(app)) != KQ_OK) return rc;
   return KQ_OK;
 }

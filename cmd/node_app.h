@@ -8,6 +8,8 @@
 
 #include "kq_actor.h"
 #include "kq_browser.h"
+#include "kq_kubelet.h"
+#include "kq_kubelet_provider.h"
 #include "kq_log.h"
 #include "kq_logstore.h"
 #include "kq_node.h"
@@ -63,7 +65,9 @@ typedef struct node_app {
   kq_browser_plane_t plane;
   bool plane_started;
   struct kq_gateway *gateway;
-  void *kubelet;                  /* kq_kubelet_t when built in */
+  kq_kubelet_t *kubelet;
+  kq_kubelet_provider_t kubelet_vt;
+  kq_kubelet_glue_t kubelet_glue;
 } node_app_t;
 
 /* Creates the loop and the system and starts every component. Returns KQ_OK or the first

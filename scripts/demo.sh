@@ -85,7 +85,8 @@ echo "agent page: $URL   pods: http://127.0.0.1:$KPORT/pods"
 if [ "$BROWSER" = 1 ]; then
   say "headless Chromium opens the agent page"
   node "$ROOT/scripts/demo/open-page.mjs" "$URL" "$WORK/agent-page.png" &
-  PIDS+=($!)
+  BROWSER_PID=$!
+  PIDS+=($BROWSER_PID)
 fi
 
 if [ "$KEEP" = 1 ] && [ "$BROWSER" = 0 ]; then
@@ -101,6 +102,7 @@ while :; do
   total=$(jq '.items | length' <<<"$pods")
   done_n=$(jq '[.items[] | select(.status.phase=="Succeeded" or .status.phase=="Failed")] | length' <<<"$pods")
   [ "$total" -gt 0 ] && [ "$total" = "$done_n" ] && break
+  if [ "$BROWSER" = 1 ] && ! kill -0 "$BROWSER_PID" 2>/dev/null; then echo "demo: the browser exited" >&2; exit 1; fi
   if [ $SECONDS -ge $deadline ]; then echo "demo: Pods did not finish in time" >&2; jq . <<<"$pods" >&2; exit 1; fi
   sleep 0.5
 done

@@ -2,8 +2,6 @@
 // and keeps it open until SIGTERM, forwarding page errors. Writes a screenshot after the browser
 // has registered and again just before exit.  usage: node open-page.mjs URL [screenshot.png]
 import { createRequire } from 'node:module';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,8 +14,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu',
-         `--user-data-dir=${mkdtempSync(join(tmpdir(), 'kuack-chromium-'))}`],
+         '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
