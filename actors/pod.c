@@ -281,6 +281,7 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   s->pod_name = kq_strdup(p->pod.meta.name);
   s->container = kq_strdup(c->name);
   s->kind = p->art.kind == KQ_OCI_KIND_BINDGEN ? KQ_WORKLOAD_BINDGEN : KQ_WORKLOAD_WASI;
+  s->entry = kq_strdup(kq_k8s_meta_annotation(&p->pod.meta, "kuack.io/wasm-entry"));
   s->digest = kq_strdup(p->module_digest[0] ? p->module_digest : NULL);
   if (p->cfg.artefact_url) {
     s->module_url = p->cfg.artefact_url(p->cfg.artefact_url_ud, p->rs.run_id, p->art.digest, p->art.module);

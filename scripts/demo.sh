@@ -135,6 +135,8 @@ if [ "$CHECK" = 1 ]; then
   [ "$(field exit-three '.status.containerStatuses[0].state.terminated.reason')" = Error ] || fail "exit-three reason"
   [ "$(field exit-three '.status.containerStatuses[0].state.terminated.exitCode')" = 3 ] || fail "exit-three exit code"
   [ "$(field bindgen-hello .status.phase)" = Succeeded ] || fail "bindgen-hello is not Succeeded"
+  curl -sf "http://127.0.0.1:$KPORT/containerLogs/default/bindgen-hello/pkg" | grep -q "hello from a wasm-bindgen style module" \
+    || fail "bindgen-hello logs lack the module's console output"
   [ "$(field primes .status.phase)" = Succeeded ] || fail "primes is not Succeeded"
   curl -sf "http://127.0.0.1:$KPORT/containerLogs/default/primes/primes" | grep -q "primes" || fail "primes logs"
   # A manifest removed from the directory deletes its Pod.

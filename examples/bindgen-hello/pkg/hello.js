@@ -19,6 +19,12 @@ export function greet() {
   return wasm.greet();
 }
 
+// The entry kuack calls by default (a Pod may name another with kuack.io/wasm-entry).
+// A number returned by the entry is the exit code, so it returns none.
+export function main() {
+  greet();
+}
+
 export default async function init(input) {
   if (wasm) return { greet };
   if (input === undefined) input = new URL('hello_bg.wasm', import.meta.url);
