@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "kq_test_loop.h"
+
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -88,24 +90,16 @@ typedef struct fx {
   kq_aid_t aid;
 } fx_t;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
-static void on_tick(evutil_socket_t fd, short what, void *arg) {}
 
-/* Steps the loop until cond(f, ud) holds or `ms` pass. Returns cond's final value. A ticker keeps
- * EVLOOP_ONCE from blocking past the deadline. */
+/* Steps the loop until cond(f, ud) holds or `ms` pass. Returns cond's final value. */
 static bool run_until(fx_t *f, bool (*cond)(fx_t *, const void *), const void *ud, unsigned ms) {
-  struct event *tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-  struct timeval tv = {0, 5000};
-  event_add(tick, &tv);
-  uint64_t deadline = now_ms() + ms;
-  bool ok = false;
-  while (!(ok = cond(f, ud)) && now_ms() < deadline) event_base_loop(f->base, EVLOOP_ONCE);
-  event_free(tick);
+  kq_test_deadline_t d;
+  kq_test_deadline_start(&d, f->base, ms);
+  bool ok;
+  while (!(ok = cond(f, ud)) && kq_test_deadline_step(&d)) {
+  }
+  kq_test_deadline_end(&d);
   return ok;
 }
 
@@ -456,10 +450,10 @@ static void test_cancel_owner(void **state) {
 static void test_timeout(void **state) {
   fx_t *f = *state;
   kq_http_req_t r = {.timeout_ms = 200};
-  uint64_t t0 = now_ms();
+  uint64_t t0 = kq_test_now_ms();
   kq_http_resp_t *resp = wait_done(f, start(f, &r, "/hang"), 5000);
   assert_int_equal(resp->rc, KQ_ETIMEDOUT);
-  assert_true(now_ms() - t0 >= 150);
+  assert_true(kq_test_now_ms() - t0 >= 150);
   char *text = kq_metrics_render(kq_system_metrics(f->sys), NULL);
   assert_non_null(strstr(text, "kuack_http_requests_total{result=\"error\"} 1"));
   free(text);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "kq_test_loop.h"
+
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,22 +99,15 @@ typedef struct fx {
   kq_http_tls_t ctls;
 } fx_t;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
-static void on_tick(evutil_socket_t fd, short what, void *arg) {}
 
 static bool run_until(fx_t *f, bool (*cond)(fx_t *, const void *), const void *ud, unsigned ms) {
-  struct event *tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
-  struct timeval tv = {0, 5000};
-  event_add(tick, &tv);
-  uint64_t deadline = now_ms() + ms;
-  bool ok = false;
-  while (!(ok = cond(f, ud)) && now_ms() < deadline) event_base_loop(f->base, EVLOOP_ONCE);
-  event_free(tick);
+  kq_test_deadline_t d;
+  kq_test_deadline_start(&d, f->base, ms);
+  bool ok;
+  while (!(ok = cond(f, ud)) && kq_test_deadline_step(&d)) {
+  }
+  kq_test_deadline_end(&d);
   return ok;
 }
 
