@@ -29,7 +29,8 @@ wait_for() {
 
 for sig in TERM INT; do
   : >"$tmp/err"
-  KUACK_LOG_LEVEL=debug "$bin" 2>"$tmp/err" &
+  KUACK_LOG_LEVEL=debug "$bin" --listen 127.0.0.1:0 --kubelet-listen 127.0.0.1:0 \
+    --cache-dir "$tmp/cache" --standalone "$tmp" 2>"$tmp/err" &
   pid=$!
   wait_for 100 grep -q 'msg="ready"' "$tmp/err" || fail "no ready line within 10 s"
   kill -"$sig" "$pid"

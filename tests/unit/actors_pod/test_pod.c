@@ -20,6 +20,7 @@
 #include "kq_logstore.h"
 #include "kq_oci_pull.h"
 #include "kq_oci_store.h"
+#include "kq_oci_digest.h"
 #include "kq_pod.h"
 #include "kq_scheduler.h"
 
@@ -221,6 +222,32 @@ static char **strv(const char *const *v, size_t *n) {
   return out;
 }
 
+/* The artefact root the image service would have extracted: the module file exists there so the
+ * pod actor can hash it for the agent's integrity check. */
+#define MODULE_BYTES "\0asm fake module bytes"
+static char g_root[64];
+static void rm_root(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+  if (g_root[0] && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", g_root);
+}
+static const char *artefact_root(const char *module) {
+  if (!g_root[0]) {
+    snprintf(g_root, sizeof g_root, "/tmp/kq-podtest-XXXXXX");
+    assert_non_null(mkdtemp(g_root));
+    atexit(rm_root);
+  }
+  if (!strchr(module, '/')) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", g_root, module);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fwrite(MODULE_BYTES, 1, sizeof MODULE_BYTES - 1, fp);
+    fclose(fp);
+  }
+  return g_root;
+}
+
 static void answer_image_with(fx_t *f, const img_t *im) {
   assert_true(f->img_to != KQ_AID_NONE);
   kq_image_reply_t *r = (kq_image_reply_t *)kq_msg_new(f->img_id, sizeof *r);
@@ -229,6 +256,7 @@ static void answer_image_with(fx_t *f, const img_t *im) {
   snprintf(r->art.digest, sizeof r->art.digest, "%s", DIGEST);
   r->art.kind = im->kind;
   snprintf(r->art.module, sizeof r->art.module, "%s", im->module);
+  snprintf(r->root, sizeof r->root, "%s", artefact_root(im->module));
   if (im->glue) snprintf(r->art.glue, sizeof r->art.glue, "%s", im->glue);
   r->art.entrypoint = strv(im->ep, &r->art.nentrypoint);
   r->art.cmd = strv(im->cmd, &r->art.ncmd);
@@ -391,7 +419,9 @@ static void test_happy_path_never_succeeds(void **state) {
   assert_string_equal(sp->pod_name, "hello");
   assert_string_equal(sp->container, "main");
   assert_int_equal(sp->kind, KQ_WORKLOAD_WASI);
-  assert_string_equal(sp->digest, DIGEST);
+  char want[72];
+  kq_oci_sha256_hex(MODULE_BYTES, sizeof MODULE_BYTES - 1, want);
+  assert_string_equal(sp->digest, want); /* the module file's digest, not the image's */
   assert_string_equal(sp->module_url, "/artefacts/" DIGEST "/hello.wasm?run=u-1-1");
   assert_null(sp->glue_url);
   assert_int_equal(sp->nargs, 1);
