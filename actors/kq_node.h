@@ -59,6 +59,13 @@ enum {
   KQ_NODE_MSG_CAPACITY_GET,                   /* header only → KQ_NODE_UP_CAPACITY to from */
   /* to upstream */
   KQ_NODE_UP_CAPACITY,                        /* kq_node_capacity_msg_t */
+  /* Header only: hdr.from becomes the upstream (the Kubernetes plane, spawned after the node);
+   * the node answers with KQ_NODE_UP_CAPACITY at once. */
+  KQ_NODE_MSG_SET_UPSTREAM,
+  /* to upstream: copies of what the pod actors tell the node */
+  KQ_NODE_UP_POD_STATUS,                      /* kq_sink_status_msg_t (copy) */
+  KQ_NODE_UP_POD_EVENT,                       /* kq_sink_event_msg_t (copy) */
+  KQ_NODE_UP_POD_GONE,                        /* kq_sink_gone_msg_t (copy): deletion finished */
 };
 
 typedef struct kq_node_pod_msg {

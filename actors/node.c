@@ -233,6 +233,44 @@ static void on_status(node_t *n, kq_sink_status_msg_t *s) {
   }
 }
 
+/* Copies of the pod actors' reports for the Kubernetes plane. */
+static void up_status(node_t *n, const kq_sink_status_msg_t *s) {
+  if (n->cfg.upstream == KQ_AID_NONE) return;
+  kq_sink_status_msg_t *c = KQ_MSG_NEW(kq_sink_status_msg_t, KQ_NODE_UP_POD_STATUS);
+  c->hdr.dtor = kq_sink_status_msg_dtor;
+  c->ns = s->ns ? kq_strdup(s->ns) : NULL;
+  c->name = s->name ? kq_strdup(s->name) : NULL;
+  c->uid = s->uid ? kq_strdup(s->uid) : NULL;
+  c->cache_key = s->cache_key ? kq_strdup(s->cache_key) : NULL;
+  kq_pod_status_copy(&c->status, &s->status);
+  c->browser_id = s->browser_id ? kq_strdup(s->browser_id) : NULL;
+  kq_tell(n->self, n->cfg.upstream, &c->hdr);
+}
+
+static void up_event(node_t *n, const kq_sink_event_msg_t *ev) {
+  if (n->cfg.upstream == KQ_AID_NONE) return;
+  kq_sink_event_msg_t *c = KQ_MSG_NEW(kq_sink_event_msg_t, KQ_NODE_UP_POD_EVENT);
+  c->hdr.dtor = kq_sink_event_msg_dtor;
+  c->ns = ev->ns ? kq_strdup(ev->ns) : NULL;
+  c->name = ev->name ? kq_strdup(ev->name) : NULL;
+  c->uid = ev->uid ? kq_strdup(ev->uid) : NULL;
+  c->warning = ev->warning;
+  c->reason = ev->reason ? kq_strdup(ev->reason) : NULL;
+  c->message = ev->message ? kq_strdup(ev->message) : NULL;
+  kq_tell(n->self, n->cfg.upstream, &c->hdr);
+}
+
+static void up_gone(node_t *n, const kq_sink_gone_msg_t *g) {
+  if (n->cfg.upstream == KQ_AID_NONE) return;
+  kq_sink_gone_msg_t *c = KQ_MSG_NEW(kq_sink_gone_msg_t, KQ_NODE_UP_POD_GONE);
+  c->hdr.dtor = kq_sink_gone_msg_dtor;
+  c->ns = g->ns ? kq_strdup(g->ns) : NULL;
+  c->name = g->name ? kq_strdup(g->name) : NULL;
+  c->uid = g->uid ? kq_strdup(g->uid) : NULL;
+  c->cache_key = g->cache_key ? kq_strdup(g->cache_key) : NULL;
+  kq_tell(n->self, n->cfg.upstream, &c->hdr);
+}
+
 static void on_event(node_t *n, const kq_sink_event_msg_t *ev) {
   if (!strcmp(ev->reason, "Scheduled") || ev->warning)
     out_line(n, "pod %s/%s  %s%s: %s", ev->ns, ev->name, ev->warning ? "Warning " : "", ev->reason, ev->message);
@@ -333,9 +371,25 @@ static void node_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
     case KQ_NODE_MSG_POD_UPSERT: on_upsert(n, (kq_node_pod_msg_t *)m); return;
     case KQ_NODE_MSG_POD_REMOVE: on_remove(n, (const kq_node_remove_msg_t *)m); return;
     case KQ_NODE_MSG_BROWSER_EVENT: on_browser(n, (const kq_browser_event_msg_t *)m); return;
-    case KQ_SINK_MSG_POD_STATUS: on_status(n, (kq_sink_status_msg_t *)m); return;
-    case KQ_SINK_MSG_POD_EVENT: on_event(n, (const kq_sink_event_msg_t *)m); return;
-    case KQ_SINK_MSG_POD_GONE: on_gone(n, (const kq_sink_gone_msg_t *)m); return;
+    case KQ_SINK_MSG_POD_STATUS:
+      up_status(n, (const kq_sink_status_msg_t *)m);
+      on_status(n, (kq_sink_status_msg_t *)m);
+      return;
+    case KQ_SINK_MSG_POD_EVENT:
+      up_event(n, (const kq_sink_event_msg_t *)m);
+      on_event(n, (const kq_sink_event_msg_t *)m);
+      return;
+    case KQ_SINK_MSG_POD_GONE:
+      up_gone(n, (const kq_sink_gone_msg_t *)m);
+      on_gone(n, (const kq_sink_gone_msg_t *)m);
+      return;
+    case KQ_NODE_MSG_SET_UPSTREAM: {
+      n->cfg.upstream = m->from;
+      kq_node_capacity_msg_t *r = KQ_MSG_NEW(kq_node_capacity_msg_t, KQ_NODE_UP_CAPACITY);
+      r->cap = n->announced = sum_capacity(n);
+      kq_tell(n->self, m->from, &r->hdr);
+      return;
+    }
     case KQ_NODE_MSG_CAPACITY_GET: {
       kq_node_capacity_msg_t *r = KQ_MSG_NEW(kq_node_capacity_msg_t, KQ_NODE_UP_CAPACITY);
       r->cap = sum_capacity(n);

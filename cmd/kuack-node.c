@@ -25,6 +25,14 @@ static void usage(FILE *out) {
           "\n"
           "modes:\n"
           "  --standalone DIR          take Pods from the manifests in DIR (no API server)\n"
+          "  (default) Kubernetes: register the Node and run the Pods bound to it, with\n"
+          "  --kubeconfig FILE         kubeconfig to use [KUBECONFIG]\n"
+          "  --context NAME            kubeconfig context (default: current-context)\n"
+          "                            (in-cluster when neither is given and KUBERNETES_SERVICE_HOST\n"
+          "                            is set)\n"
+          "  --node-ip IP              the Node's InternalIP, where the API server reaches the\n"
+          "                            kubelet API [KUACK_NODE_IP] (127.0.0.1)\n"
+          "  --no-browsers-taint-off   do not taint the Node while no browser is connected\n"
           "\n"
           "options (environment variable in brackets):\n"
           "  --node-name NAME          virtual node name [KUACK_NODE_NAME] (kuack-node)\n"
@@ -113,6 +121,7 @@ int main(int argc, char **argv) {
       .token = env_or("KUACK_AGENT_TOKEN", NULL),
       .cache_dir = env_or("KUACK_CACHE_DIR", "/tmp/kuack-cache"),
       .policy = env_or("KUACK_PLACEMENT_POLICY", NULL),
+      .node_ip = env_or("KUACK_NODE_IP", "127.0.0.1"),
   };
   char listen_buf[256], kubelet_buf[256], origins_buf[2048];
   char *token_owned = NULL;
@@ -128,6 +137,7 @@ int main(int argc, char **argv) {
     OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_HELP, OPT_STANDALONE, OPT_NODE_NAME, OPT_LISTEN,
     OPT_KUBELET, OPT_AGENT_ROOT, OPT_TOKEN, OPT_TOKEN_FILE, OPT_ORIGINS, OPT_TLS_CERT, OPT_TLS_KEY,
     OPT_CACHE_DIR, OPT_CACHE_MAX, OPT_KCERT, OPT_KKEY, OPT_CLIENT_CA, OPT_INSECURE, OPT_POLICY, OPT_PARAMS, OPT_HEARTBEAT, OPT_RESUME,
+    OPT_KUBECONFIG, OPT_CONTEXT, OPT_NODE_IP, OPT_NO_TAINT_OFF,
   };
   static const struct option opts[] = {
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -153,6 +163,10 @@ int main(int argc, char **argv) {
       {"placement-params", required_argument, NULL, OPT_PARAMS},
       {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
       {"resume-window-ms", required_argument, NULL, OPT_RESUME},
+      {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+      {"context", required_argument, NULL, OPT_CONTEXT},
+      {"node-ip", required_argument, NULL, OPT_NODE_IP},
+      {"no-browsers-taint-off", no_argument, NULL, OPT_NO_TAINT_OFF},
       {NULL, 0, NULL, 0},
   };
   int c;
@@ -205,6 +219,10 @@ int main(int argc, char **argv) {
         break;
       case OPT_HEARTBEAT: cfg.heartbeat_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
       case OPT_RESUME: cfg.resume_window_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+      case OPT_KUBECONFIG: cfg.kubeconfig = optarg; break;
+      case OPT_CONTEXT: cfg.kube_context = optarg; break;
+      case OPT_NODE_IP: cfg.node_ip = optarg; break;
+      case OPT_NO_TAINT_OFF: cfg.no_browsers_taint_off = true; break;
       default: usage(stderr); return 2;
     }
   }
@@ -225,6 +243,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kuack-node: --tls-cert and --tls-key go together\n");
     return 2;
   }
+  if (cfg.standalone_dir && (cfg.kubeconfig || cfg.kube_context)) {
+    fprintf(stderr, "kuack-node: --standalone and --kubeconfig/--context exclude each other\n");
+    return 2;
+  }
+  cfg.kubernetes = !cfg.standalone_dir &&
+                   (cfg.kubeconfig || cfg.kube_context || env_or("KUBERNETES_SERVICE_HOST", NULL));
   if (token_file) {
     token_owned = read_token_file(token_file);
     if (!token_owned) {

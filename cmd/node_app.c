@@ -15,6 +15,8 @@
 #include "kq_gateway.h"
 #include "kq_http.h"
 #include "kq_image.h"
+#include "kq_k8s_bridge.h"
+#include "kq_k8s_config.h"
 #include "kq_kubelet.h"
 #include "kq_kubelet_provider.h"
 #include "kq_manifests.h"
@@ -184,6 +186,32 @@ static int start_sources(node_app_t *app) {
       return KQ_EINVAL;
     }
     KQ_INFO("node", "standalone", "dir=%s", c->standalone_dir);
+  } else if (c->kubernetes) {
+    char *why = NULL;
+    app->cfg.k8s = KQ_NEW(kq_k8s_config_t);
+    int rc = kq_k8s_config_auto(c->kubeconfig, c->kube_context, app->cfg.k8s, &why);
+    if (rc != KQ_OK) {
+      KQ_ERROR("node", "no Kubernetes configuration", "err=%s reason=\"%s\"", kq_strerror(rc), why ? why : "?");
+      free(why);
+      return rc;
+    }
+    kq_k8s_bridge_opts_t bo = {
+        .config = app->cfg.k8s,
+        .http = app->http,
+        .node_name = c->node_name,
+        .node = app->node,
+        .scheduler = app->scheduler,
+        .internal_ip = c->node_ip,
+        .kubelet_port = app->kubelet ? (int32_t)kq_kubelet_port(app->kubelet) : 0,
+        .no_browsers_taint = !c->no_browsers_taint_off,
+    };
+    int err = KQ_OK;
+    if (kq_k8s_bridge_spawn(app->sys, &bo, &err) == KQ_AID_NONE) {
+      KQ_ERROR("node", "cannot start the Kubernetes client", "err=%s", kq_strerror(err));
+      return err ? err : KQ_EINVAL;
+    }
+    KQ_INFO("node", "kubernetes", "server=%s context=%s node=%s", app->cfg.k8s->server,
+            app->cfg.k8s->context ? app->cfg.k8s->context : "-", c->node_name);
   } else {
     KQ_WARN("node", "no Pod source", "hint=\"use --standalone DIR\"");
   }
@@ -193,12 +221,22 @@ static int start_sources(node_app_t *app) {
 static void free_sources(node_app_t *app) {
   kq_kubelet_free(app->kubelet);
   app->kubelet = NULL;
+  if (app->cfg.k8s) {
+    kq_k8s_config_clear(app->cfg.k8s);
+    free(app->cfg.k8s);
+    app->cfg.k8s = NULL;
+  }
 }
 
 /* The status/log API: plain HTTP in standalone mode, TLS with client certificates otherwise. */
 static int start_kubelet(node_app_t *app) {
   const node_config_t *c = &app->cfg;
   if (c->kubelet_port < 0) return KQ_OK;
+  if (!c->standalone_dir && !c->client_ca) {
+    /* Outside standalone mode the API serves only authenticated callers (the API server). */
+    KQ_WARN("node", "kubelet API off", "reason=\"needs --client-ca-file outside --standalone mode\"");
+    return KQ_OK;
+  }
   kq_kubelet_provider_init(&app->kubelet_vt, &app->kubelet_glue, app->table, app->logs);
   kq_kubelet_opts_t ko = {
       .address = c->kubelet_addr,

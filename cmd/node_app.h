@@ -42,6 +42,12 @@ typedef struct node_config {
   kq_policy_params_t params;
   uint32_t heartbeat_ms, resume_window_ms;
   const char *public_url;         /* how browsers reach the gateway (artefact URLs are relative) */
+  /* Kubernetes mode (kubernetes true): Pods from the API server, the Node object kept up to date */
+  bool kubernetes;
+  const char *kubeconfig, *kube_context; /* NULL = $KUBECONFIG / in-cluster / ~/.kube/config */
+  const char *node_ip;            /* the Node's InternalIP (the API server dials the kubelet API) */
+  bool no_browsers_taint_off;     /* no kuack.io/no-browsers taint while no browser is connected */
+  struct kq_k8s_config *k8s;      /* run time: loaded by start_sources, freed by free_sources */
 } node_config_t;
 
 typedef struct node_app {

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# See CMakeLists.txt. usage: k8s_node.sh path/to/kuack-node
+set -euo pipefail
+NODE_BIN=${1:?usage: k8s_node.sh KUACK_NODE}
+ROOT=${KQ_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+TC=$ROOT/../shared/k8s/testcluster
+WORK=$(mktemp -d /tmp/kq-k8s-node.XXXXXX)
+PIDS=()
+fail() { echo "FAIL: $*" >&2; echo "--- kuack-node log" >&2; tail -n 60 "$WORK/node.log" >&2 || true; exit 1; }
+cleanup() {
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$TC" down "$WORK/cluster" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# until DEADLINE_S CMD...: re-runs CMD every 0.2 s until it succeeds or the deadline passes.
+until_ok() {
+  local end=$((SECONDS + $1)); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+
+"$TC" up "$WORK/cluster" >/dev/null || fail "the test cluster did not start"
+# shellcheck disable=SC1091
+. "$WORK/cluster/env"
+export KUBECONFIG
+k() { kubectl --kubeconfig "$KUBECONFIG" "$@" 2>/dev/null; }
+
+REGPORT=$(freeport)
+mkdir -p "$WORK/registry"
+cat > "$WORK/registry/config.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $WORK/registry/data}}
+http: {addr: 127.0.0.1:$REGPORT}
+YAML
+docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
+PIDS+=($!)
+until_ok 20 curl -sf "http://127.0.0.1:$REGPORT/v2/" || fail "registry did not start"
+mkdir -p "$WORK/ex"
+clang --target=wasm32-wasi -O2 -Wl,--strip-all "$ROOT/examples/hello-wasi/hello.c" -o "$WORK/ex/hello.wasm"
+bash "$ROOT/examples/push-image.sh" "http://127.0.0.1:$REGPORT" demo/hello:v1 "$WORK/ex/hello.wasm" >/dev/null
+
+PORT=$(freeport); KPORT=$(freeport)
+"$NODE_BIN" --kubeconfig "$KUBECONFIG" --context admin --node-name kuack-node --node-ip 127.0.0.1 \
+  --listen "127.0.0.1:$PORT" --kubelet-listen "127.0.0.1:$KPORT" --client-ca-file "$KUBELET_CLIENT_CA" \
+  --insecure-registry "127.0.0.1:$REGPORT" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
+  >"$WORK/node.log" 2>&1 &
+NODE_PID=$!
+PIDS+=($NODE_PID)
+until_ok 20 curl -sf "http://127.0.0.1:$PORT/healthz" || fail "kuack-node did not start"
+until_ok 30 k get node kuack-node || fail "the Node was not registered"
+[ "$(k get node kuack-node -o jsonpath='{.status.daemonEndpoints.kubeletEndpoint.Port}')" = "$KPORT" ] ||
+  fail "daemonEndpoints port is not the kubelet API port $KPORT"
+
+node "$ROOT/scripts/demo/open-page.mjs" "http://127.0.0.1:$PORT/" >"$WORK/browser.log" 2>&1 &
+PIDS+=($!)
+ready_with_cpu() {
+  local r cpu
+  r=$(k get node kuack-node -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
+  cpu=$(k get node kuack-node -o jsonpath='{.status.capacity.cpu}')
+  [ "$r" = True ] && [ -n "$cpu" ] && [ "$cpu" != 0 ]
+}
+until_ok 60 ready_with_cpu || { k get node kuack-node -o yaml >&2; cat "$WORK/browser.log" >&2; fail "Node not Ready with cpu > 0"; }
+echo "ok: node Ready, cpu $(k get node kuack-node -o jsonpath='{.status.capacity.cpu}')"
+
+cat > "$WORK/pod.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: hello, namespace: default}
+spec:
+  nodeName: kuack-node
+  restartPolicy: Never
+  tolerations:
+    - {key: kuack.io/provider, operator: Exists, effect: NoSchedule}
+  containers:
+    - name: hello
+      image: 127.0.0.1:$REGPORT/demo/hello:v1
+      args: ["--name", "kuack"]
+      env: [{name: GREETING, value: "hello from a browser"}]
+      resources: {requests: {cpu: 250m, memory: 64Mi}}
+YAML
+k apply -f "$WORK/pod.yaml" >/dev/null || fail "cannot create the Pod"
+succeeded() { [ "$(k get pod hello -o jsonpath='{.status.phase}')" = Succeeded ]; }
+until_ok 90 succeeded || { k get pod hello -o yaml >&2; fail "the Pod did not succeed"; }
+code=$(k get pod hello -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}')
+iid=$(k get pod hello -o jsonpath='{.status.containerStatuses[0].imageID}')
+[ "$code" = 0 ] || fail "exitCode '$code'"
+[ -n "$iid" ] || fail "no imageID"
+echo "ok: pod Succeeded exitCode=$code imageID=$iid"
+logs=$(k logs hello) || fail "kubectl logs failed"
+grep -q "hello from a browser" <<<"$logs" || { echo "$logs" >&2; fail "kubectl logs lacks the output"; }
+echo "ok: kubectl logs"
+
+node_event() { # reason: a Warning/Normal Event with that reason on the Node
+  k get events -n default --field-selector "involvedObject.kind=Node,reason=$1" -o name | grep -q .
+}
+k annotate node kuack-node kuack.io/placement-policy=spread --overwrite >/dev/null || fail "annotate spread"
+until_ok 20 node_event PlacementPolicy || fail "no PlacementPolicy Event after switching to spread"
+grep -q "spread" <<<"$(k get events -n default --field-selector involvedObject.kind=Node,reason=PlacementPolicy -o jsonpath='{.items[*].message}')" ||
+  fail "the PlacementPolicy Event does not name spread"
+echo "ok: policy spread accepted"
+k annotate node kuack-node kuack.io/placement-policy=nonsense --overwrite >/dev/null || fail "annotate nonsense"
+until_ok 20 node_event InvalidPlacementPolicy || fail "no Warning Event for a bad policy"
+[ "$(k get events -n default --field-selector involvedObject.kind=Node,reason=InvalidPlacementPolicy -o jsonpath='{.items[0].type}')" = Warning ] ||
+  fail "the InvalidPlacementPolicy Event is not a Warning"
+echo "ok: bad policy → Warning Event"
+
+k delete pod hello --wait=false >/dev/null || fail "kubectl delete pod"
+gone() { ! k get pod hello; }
+until_ok 30 gone || fail "the Pod was not deleted"
+echo "ok: pod deleted"
+
+kill -TERM "$NODE_PID"
+rc=0; wait "$NODE_PID" || rc=$?
+[ "$rc" = 0 ] || fail "kuack-node exited $rc after SIGTERM"
+echo "PASS"
