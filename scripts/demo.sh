@@ -154,7 +154,13 @@ if [ "$KEEP" = 1 ]; then
   echo; echo "still running: agent page $URL (Ctrl-C stops everything)"
   wait "$NODE_PID"
 fi
-kill -TERM "$NODE_PID"; wait "$NODE_PID"; rc=$?
-[ "$BROWSER" = 1 ] && [ -f "$WORK/agent-page.png" ] && cp "$WORK/agent-page.png" "$ROOT/build-demo/agent-page.png" && echo "screenshot: build-demo/agent-page.png"
+if [ "$BROWSER" = 1 ]; then
+  kill -TERM "$BROWSER_PID"; wait "$BROWSER_PID" || true   # takes a last screenshot of the page
+  if [ -f "$WORK/agent-page.png" ]; then
+    cp "$WORK/agent-page.png" "$BUILD/agent-page.png" && echo "screenshot of the agent page: $BUILD/agent-page.png"
+  fi
+fi
+rc=0
+kill -TERM "$NODE_PID"; wait "$NODE_PID" || rc=$?
 echo "kuack-node exited with $rc"
 exit "$rc"

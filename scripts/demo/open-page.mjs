@@ -13,6 +13,8 @@ const [url, shot] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
+  handleSIGTERM: false,
+  handleSIGINT: false,
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
          '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
 });
@@ -23,10 +25,12 @@ let closing = false;
 const stop = async () => {
   if (closing) return;
   closing = true;
-  if (shot) await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+  if (shot) await page.screenshot({ path: shot, fullPage: true }).catch((e) => console.error(`screenshot: ${e.message}`));
   await browser.close().catch(() => {});
   process.exit(0);
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 console.log(`browser: opened ${url}`);
+// A first screenshot once the agent has had time to register (refreshed again at exit).
+if (shot) setTimeout(() => page.screenshot({ path: shot, fullPage: true }).catch(() => {}), 3000);
