@@ -1,11 +1,13 @@
 /* The Kubernetes bridge (see kq_k8s_bridge.h). It tracks the uids it handed to the node actor
  * (with whether the API is deleting them) so SYNC can remove the missing ones and a finished
  * graceful deletion can be completed with the final delete. */
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kq_alloc.h"
+#include "kq_clock.h"
 #include "kq_error.h"
 #include "kq_k8s_bridge.h"
 #include "kq_k8s_params.h"
@@ -283,4 +285,93 @@ const kq_actor_type_t kq_k8s_bridge_type = {
 
 kq_aid_t kq_k8s_bridge_spawn(kq_system_t *sys, const kq_k8s_bridge_opts_t *opts, int *err) {
   return kq_spawn(sys, &kq_k8s_bridge_type, (void *)opts, err);
+}
+
+/* ---- Node deletion at shutdown ---- */
+
+enum { DEL_REPLY = KQ_MSG_USER + 490 };
+
+typedef struct del_arg {
+  kq_k8s_config_t *config;
+  kq_http_t *http;
+  const char *node_name;
+  uint64_t timeout_ns;
+  int rc;
+  char *error;
+} del_arg_t;
+
+typedef struct deleter {
+  del_arg_t *arg;
+  bool done;
+} deleter_t;
+
+static void del_idle(kq_system_t *sys, void *ud) {
+  (void)ud;
+  event_base_loopexit(kq_system_base(sys), NULL);
+}
+
+static void del_finish(kq_actor_t *self, deleter_t *d, int rc, const char *error) {
+  if (d->done) return;
+  d->done = true;
+  d->arg->rc = rc;
+  d->arg->error = error ? kq_strdup(error) : NULL;
+  kq_system_shutdown(kq_actor_system(self), del_idle, NULL);
+}
+
+static int del_init(kq_actor_t *self, void *state, void *arg) {
+  deleter_t *d = state;
+  d->arg = arg;
+  kq_k8s_client_opts_t co = {.config = d->arg->config, .http = d->arg->http, .node_name = d->arg->node_name};
+  int err = KQ_OK;
+  kq_aid_t client = kq_k8s_client_spawn(kq_actor_system(self), &co, &err);
+  if (client == KQ_AID_NONE) return err ? err : KQ_EINVAL;
+  kq_timer_start(self, d->arg->timeout_ns, 0, 1);
+  return kq_k8s_delete_node(self, client, DEL_REPLY, 0);
+}
+
+static void del_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
+  deleter_t *d = state;
+  if (m->id == DEL_REPLY) {
+    const kq_k8s_result_msg_t *r = (const kq_k8s_result_msg_t *)m;
+    del_finish(self, d, r->rc, r->error);
+  } else if (m->id == KQ_MSG_TIMER) {
+    del_finish(self, d, KQ_ETIMEDOUT, "no answer from the API server");
+  }
+}
+
+static const kq_actor_type_t deleter_type = {
+    .name = "node-deleter",
+    .state_size = sizeof(deleter_t),
+    .init = del_init,
+    .dispatch = del_dispatch,
+};
+
+int kq_k8s_bridge_delete_node(struct event_base *base, kq_k8s_config_t *config, const char *node_name,
+                              uint64_t timeout_ns) {
+  kq_system_t *sys = kq_system_new(base, NULL);
+  if (!sys) return KQ_ENOMEM;
+  del_arg_t a = {.config = config, .node_name = node_name, .timeout_ns = timeout_ns ? timeout_ns : KQ_SEC(10),
+                 .rc = KQ_ETIMEDOUT};
+  a.http = kq_http_new(sys);
+  int err = KQ_OK;
+  if (kq_spawn(sys, &deleter_type, &a, &err) == KQ_AID_NONE) {
+    a.rc = err ? err : KQ_EINVAL;
+    kq_system_shutdown(sys, NULL, NULL);
+  }
+  if (!kq_system_idle(sys)) event_base_dispatch(base);
+  kq_http_free(a.http);
+  int rc = kq_system_close(sys);
+  if (rc != KQ_OK) {
+    KQ_ERROR("k8s-bridge", "node deletion did not drain", "actors=%zu handles=%zu",
+             kq_system_actor_count(sys), kq_system_handle_count(sys));
+    free(a.error);
+    return rc;
+  }
+  if (a.rc == KQ_OK)
+    KQ_INFO("k8s-bridge", "node deleted", "node=%s", node_name ? node_name : "kuack-node");
+  else
+    KQ_WARN("k8s-bridge", "cannot delete the node", "node=%s err=%s reason=\"%s\"",
+            node_name ? node_name : "kuack-node", kq_strerror(a.rc), a.error ? a.error : "");
+  free(a.error);
+  return a.rc;
 }

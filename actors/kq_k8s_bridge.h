@@ -33,4 +33,12 @@ extern const kq_actor_type_t kq_k8s_bridge_type;
 /* Spawns the bridge and, from it, the API client. Returns its address or KQ_AID_NONE. */
 kq_aid_t kq_k8s_bridge_spawn(kq_system_t *sys, const kq_k8s_bridge_opts_t *opts, int *err);
 
+/* Graceful shutdown: deletes the Node object and its Lease, blocking. Runs its own actor system
+ * and HTTP client on `base` (the application's system has already drained) until the API server
+ * answered or `timeout_ns` passed. Returns KQ_OK (also when the Node was already gone),
+ * KQ_ETIMEDOUT or the request's error. */
+struct event_base;
+int kq_k8s_bridge_delete_node(struct event_base *base, kq_k8s_config_t *config, const char *node_name,
+                              uint64_t timeout_ns);
+
 #endif

@@ -32,6 +32,7 @@ static void usage(FILE *out) {
           "                            is set)\n"
           "  --node-ip IP              the Node's InternalIP, where the API server reaches the\n"
           "                            kubelet API [KUACK_NODE_IP] (127.0.0.1)\n"
+          "  --keep-node               do not delete the Node object on shutdown\n"
           "  --no-browsers-taint-off   do not taint the Node while no browser is connected\n"
           "\n"
           "options (environment variable in brackets):\n"
@@ -137,7 +138,7 @@ int main(int argc, char **argv) {
     OPT_LOG_LEVEL = 256, OPT_VERSION, OPT_HELP, OPT_STANDALONE, OPT_NODE_NAME, OPT_LISTEN,
     OPT_KUBELET, OPT_AGENT_ROOT, OPT_TOKEN, OPT_TOKEN_FILE, OPT_ORIGINS, OPT_TLS_CERT, OPT_TLS_KEY,
     OPT_CACHE_DIR, OPT_CACHE_MAX, OPT_KCERT, OPT_KKEY, OPT_CLIENT_CA, OPT_INSECURE, OPT_POLICY, OPT_PARAMS, OPT_HEARTBEAT, OPT_RESUME,
-    OPT_KUBECONFIG, OPT_CONTEXT, OPT_NODE_IP, OPT_NO_TAINT_OFF,
+    OPT_KUBECONFIG, OPT_CONTEXT, OPT_NODE_IP, OPT_NO_TAINT_OFF, OPT_KEEP_NODE,
   };
   static const struct option opts[] = {
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -167,6 +168,7 @@ int main(int argc, char **argv) {
       {"context", required_argument, NULL, OPT_CONTEXT},
       {"node-ip", required_argument, NULL, OPT_NODE_IP},
       {"no-browsers-taint-off", no_argument, NULL, OPT_NO_TAINT_OFF},
+      {"keep-node", no_argument, NULL, OPT_KEEP_NODE},
       {NULL, 0, NULL, 0},
   };
   int c;
@@ -223,6 +225,7 @@ int main(int argc, char **argv) {
       case OPT_CONTEXT: cfg.kube_context = optarg; break;
       case OPT_NODE_IP: cfg.node_ip = optarg; break;
       case OPT_NO_TAINT_OFF: cfg.no_browsers_taint_off = true; break;
+      case OPT_KEEP_NODE: cfg.keep_node = true; break;
       default: usage(stderr); return 2;
     }
   }

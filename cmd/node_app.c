@@ -222,6 +222,9 @@ static void free_sources(node_app_t *app) {
   kq_kubelet_free(app->kubelet);
   app->kubelet = NULL;
   if (app->cfg.k8s) {
+    /* The system has drained; unless told to keep it, the Node goes with us (after a clean run). */
+    if (app->stopping && !app->cfg.keep_node && app->cfg.k8s->server && !app->exit_code)
+      kq_k8s_bridge_delete_node(app->base, app->cfg.k8s, app->cfg.node_name, KQ_SEC(10));
     kq_k8s_config_clear(app->cfg.k8s);
     free(app->cfg.k8s);
     app->cfg.k8s = NULL;

@@ -46,6 +46,7 @@ typedef struct node_config {
   bool kubernetes;
   const char *kubeconfig, *kube_context; /* NULL = $KUBECONFIG / in-cluster / ~/.kube/config */
   const char *node_ip;            /* the Node's InternalIP (the API server dials the kubelet API) */
+  bool keep_node;                 /* do not delete the Node object on shutdown */
   bool no_browsers_taint_off;     /* no kuack.io/no-browsers taint while no browser is connected */
   struct kq_k8s_config *k8s;      /* run time: loaded by start_sources, freed by free_sources */
 } node_config_t;

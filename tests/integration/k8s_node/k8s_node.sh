@@ -118,4 +118,7 @@ echo "ok: pod deleted"
 kill -TERM "$NODE_PID"
 rc=0; wait "$NODE_PID" || rc=$?
 [ "$rc" = 0 ] || fail "kuack-node exited $rc after SIGTERM"
+! k get node kuack-node >/dev/null || fail "the Node object survived SIGTERM (no --keep-node)"
+! k get lease -n kube-node-lease kuack-node >/dev/null || fail "the node Lease survived SIGTERM"
+echo "ok: SIGTERM deleted the Node and its Lease"
 echo "PASS"
