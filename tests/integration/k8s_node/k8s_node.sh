@@ -95,6 +95,13 @@ echo "ok: pod Succeeded exitCode=$code imageID=$iid"
 logs=$(k logs hello) || fail "kubectl logs failed"
 grep -q "hello from a browser" <<<"$logs" || { echo "$logs" >&2; fail "kubectl logs lacks the output"; }
 echo "ok: kubectl logs"
+pod_reasons() { k get events -n default --field-selector involvedObject.kind=Pod,involvedObject.name=hello -o jsonpath='{.items[*].reason}'; }
+pod_event() { grep -qw "$1" <<<"$(pod_reasons)"; }
+for r in Scheduled Pulled Started; do
+  until_ok 10 pod_event "$r" || fail "no $r Event on the Pod (have: $(pod_reasons))"
+done
+pod_reasons=$(pod_reasons)
+echo "ok: pod Events: $pod_reasons"
 
 node_event() { # reason: a Warning/Normal Event with that reason on the Node
   k get events -n default --field-selector "involvedObject.kind=Node,reason=$1" -o name | grep -q .
