@@ -103,16 +103,10 @@ static void close_conn(kq_actor_t *self, browser_t *b, uint16_t code, const char
 
 /* ---- events and reports ---- */
 
-static void event_dtor(kq_msg_t *m) {
-  kq_browser_event_msg_t *e = (kq_browser_event_msg_t *)m;
-  kq_browser_info_clear(&e->info);
-  free(e->reason);
-}
-
 static void publish_to(kq_actor_t *self, browser_t *b, kq_aid_t to, uint32_t id, kq_browser_event_kind_t kind,
                        const char *reason) {
   kq_browser_event_msg_t *e = KQ_MSG_NEW(kq_browser_event_msg_t, id);
-  e->hdr.dtor = event_dtor;
+  e->hdr.dtor = kq_browser_event_msg_dtor;
   e->kind = kind;
   b->info.aid = kq_self(self);
   kq_browser_info_copy(&e->info, &b->info);
@@ -127,17 +121,9 @@ static void publish(kq_actor_t *self, browser_t *b, kq_browser_event_kind_t kind
   for (uint32_t i = 0; i < b->nsubs; i++) publish_to(self, b, b->subs[i].aid, b->subs[i].event_id, kind, reason);
 }
 
-static void report_dtor(kq_msg_t *m) {
-  kq_run_report_msg_t *r = (kq_run_report_msg_t *)m;
-  free(r->run_id);
-  free(r->message);
-  free(r->data);
-  free(r->browser_id);
-}
-
 static kq_run_report_msg_t *report_new(browser_t *b, const run_entry_t *run, kq_run_event_t ev) {
   kq_run_report_msg_t *r = KQ_MSG_NEW(kq_run_report_msg_t, run->report_id);
-  r->hdr.dtor = report_dtor;
+  r->hdr.dtor = kq_run_report_msg_dtor;
   r->event = ev;
   r->run_id = kq_strdup(run->run_id);
   r->browser_id = kq_strdup(b->info.browser_id);

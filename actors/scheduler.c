@@ -70,16 +70,11 @@ kq_sched_set_policy_msg_t *kq_sched_set_policy_msg_new(const char *name,
   return m;
 }
 
-static void event_dtor(kq_msg_t *m) {
-  kq_browser_event_msg_t *e = (kq_browser_event_msg_t *)m;
-  kq_browser_info_clear(&e->info);
-  free(e->reason);
-}
 kq_browser_event_msg_t *kq_sched_browser_event_new(kq_browser_event_kind_t kind,
                                                    const kq_browser_info_t *info,
                                                    const char *reason) {
   kq_browser_event_msg_t *m = KQ_MSG_NEW(kq_browser_event_msg_t, KQ_SCHED_MSG_BROWSER_EVENT);
-  m->hdr.dtor = event_dtor;
+  m->hdr.dtor = kq_browser_event_msg_dtor;
   m->kind = kind;
   kq_browser_info_copy(&m->info, info);
   m->reason = kq_strdup(reason);
