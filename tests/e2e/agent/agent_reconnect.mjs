@@ -37,7 +37,9 @@ await e2e('agent_reconnect', async ({ node, browser }) => {
   const page2 = await ctx.newPage();
   await page2.goto(`${node.url}?token=tok`);
   await node.waitFrame((m) => m.t === 'hello' && m.agent_id === agentId, 'hello from the second tab', 10000, sup);
-  await page.waitForFunction(() => window.kuackAgent.state === 'stopped', null, { timeout: 5000 });
+  // The page renders the reason on its next frame: wait for the agent to stop and the page to say why.
+  await page.waitForFunction(() => window.kuackAgent.state === 'stopped' &&
+    document.getElementById('reason').textContent !== '', null, { timeout: 5000 });
   const s2 = await state(page);
   check(/superseded/.test(s2.reason) && /superseded/.test(s2.shown), `first tab shows why it stopped: ${s2.shown}`);
   await page.waitForTimeout(1500);
@@ -50,7 +52,8 @@ await e2e('agent_reconnect', async ({ node, browser }) => {
   const ctx2 = await browser.newContext();
   const page3 = await ctx2.newPage();
   await page3.goto(`${node.url}?token=wrong`);
-  await page3.waitForFunction(() => window.kuackAgent?.state === 'stopped', null, { timeout: 10000 });
+  await page3.waitForFunction(() => window.kuackAgent?.state === 'stopped' &&
+    document.getElementById('reason').textContent !== '', null, { timeout: 10000 });
   const s3 = await state(page3);
   check(/unauthorized/.test(s3.reason) && /unauthorized/.test(s3.shown), `bad token shown: ${s3.shown}`);
   await page3.waitForTimeout(1500);
