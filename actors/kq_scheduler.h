@@ -136,6 +136,9 @@ typedef struct kq_sched_stats_msg {
  * sent. */
 kq_sched_place_msg_t *kq_sched_place_msg_new(void);
 kq_sched_pod_msg_t *kq_sched_pod_msg_new(uint32_t id, const char *pod_uid);
+/* Replies (the scheduler sends these; tests that stand in for it build them the same way). */
+kq_sched_placed_msg_t *kq_sched_placed_msg_new(uint32_t id);
+kq_sched_waiting_msg_t *kq_sched_waiting_msg_new(uint32_t id);
 kq_sched_set_policy_msg_t *kq_sched_set_policy_msg_new(const char *name,
                                                        const kq_policy_params_t *params);
 /* A browser event addressed to the scheduler (info deep-copied; reason may be NULL). */

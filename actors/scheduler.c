@@ -92,6 +92,18 @@ static void waiting_dtor(kq_msg_t *m) {
   free(w->pod_uid);
   free(w->message);
 }
+kq_sched_placed_msg_t *kq_sched_placed_msg_new(uint32_t id) {
+  kq_sched_placed_msg_t *m = KQ_MSG_NEW(kq_sched_placed_msg_t, id);
+  m->hdr.dtor = placed_dtor;
+  return m;
+}
+
+kq_sched_waiting_msg_t *kq_sched_waiting_msg_new(uint32_t id) {
+  kq_sched_waiting_msg_t *w = KQ_MSG_NEW(kq_sched_waiting_msg_t, id);
+  w->hdr.dtor = waiting_dtor;
+  return w;
+}
+
 static void policy_dtor(kq_msg_t *m) { free(((kq_sched_policy_msg_t *)m)->message); }
 
 /* ---- pod table ---- */
@@ -212,9 +224,7 @@ static void send_placed(sched_t *s, sched_pod_t *p, uint32_t i, int64_t fc, int6
                         kq_policy_reason_t why, uint64_t took_ns) {
   sched_view_t *v = &s->view;
   char a[32], b[32], c[32], d[32];
-  kq_sched_placed_msg_t *m =
-      KQ_MSG_NEW(kq_sched_placed_msg_t, p->placed_id ? p->placed_id : KQ_SCHED_MSG_PLACED);
-  m->hdr.dtor = placed_dtor;
+  kq_sched_placed_msg_t *m = kq_sched_placed_msg_new(p->placed_id ? p->placed_id : KQ_SCHED_MSG_PLACED);
   m->pod_uid = kq_strdup(p->uid);
   m->browser = v->aid[i];
   m->browser_id = kq_strdup(v->browser_id[i]);
@@ -295,9 +305,7 @@ static char *why_waiting(sched_t *s, const sched_pod_t *p) {
 
 static void send_waiting(sched_t *s, sched_pod_t *p, const char *reason, char *message,
                          uint32_t queued) {
-  kq_sched_waiting_msg_t *w =
-      KQ_MSG_NEW(kq_sched_waiting_msg_t, p->waiting_id ? p->waiting_id : KQ_SCHED_MSG_WAITING);
-  w->hdr.dtor = waiting_dtor;
+  kq_sched_waiting_msg_t *w = kq_sched_waiting_msg_new(p->waiting_id ? p->waiting_id : KQ_SCHED_MSG_WAITING);
   w->pod_uid = kq_strdup(p->uid);
   w->reason = reason;
   w->message = message;

@@ -90,8 +90,6 @@ typedef struct fx {
   kq_aid_t aid;
 } fx_t;
 
-
-
 /* Steps the loop until cond(f, ud) holds or `ms` pass. Returns cond's final value. */
 static bool run_until(fx_t *f, bool (*cond)(fx_t *, const void *), const void *ud, unsigned ms) {
   kq_test_deadline_t d;

@@ -70,7 +70,6 @@ typedef struct fx {
 
 static kq_test_cluster_t *g_cluster;
 
-
 static bool run_until(fx_t *f, bool (*cond)(fx_t *, const void *), const void *ud, unsigned ms) {
   kq_test_deadline_t d;
   kq_test_deadline_start(&d, f->base, ms);

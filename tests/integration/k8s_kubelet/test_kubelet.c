@@ -99,8 +99,6 @@ typedef struct fx {
   kq_http_tls_t ctls;
 } fx_t;
 
-
-
 static bool run_until(fx_t *f, bool (*cond)(fx_t *, const void *), const void *ud, unsigned ms) {
   kq_test_deadline_t d;
   kq_test_deadline_start(&d, f->base, ms);

@@ -80,18 +80,6 @@ static char *url_fn(void *ud, const char *run_id, const char *digest, const char
 
 static void img_reply_dtor(kq_msg_t *m) { kq_oci_artefact_free(&((kq_image_reply_t *)m)->art); }
 
-static void placed_dtor(kq_msg_t *m) {
-  kq_sched_placed_msg_t *p = (kq_sched_placed_msg_t *)m;
-  free(p->pod_uid);
-  free(p->browser_id);
-  free(p->explanation);
-}
-
-static void waiting_dtor(kq_msg_t *m) {
-  kq_sched_waiting_msg_t *w = (kq_sched_waiting_msg_t *)m;
-  free(w->pod_uid);
-  free(w->message);
-}
 
 /* ---- fixture ---- */
 
@@ -289,8 +277,7 @@ static void expect_sched_pod(fx_t *f, uint32_t id) {
 }
 
 static void answer_placed(fx_t *f, const kq_sched_place_msg_t *pl, kq_aid_t browser, const char *bid) {
-  kq_sched_placed_msg_t *m = KQ_MSG_NEW(kq_sched_placed_msg_t, pl->placed_id);
-  m->hdr.dtor = placed_dtor;
+  kq_sched_placed_msg_t *m = kq_sched_placed_msg_new(pl->placed_id);
   m->pod_uid = kq_strdup(pl->pod_uid);
   m->browser = browser;
   m->browser_id = kq_strdup(bid);
@@ -301,8 +288,7 @@ static void answer_placed(fx_t *f, const kq_sched_place_msg_t *pl, kq_aid_t brow
 }
 
 static void answer_waiting(fx_t *f, const kq_sched_place_msg_t *pl, const char *reason, const char *message) {
-  kq_sched_waiting_msg_t *m = KQ_MSG_NEW(kq_sched_waiting_msg_t, pl->waiting_id);
-  m->hdr.dtor = waiting_dtor;
+  kq_sched_waiting_msg_t *m = kq_sched_waiting_msg_new(pl->waiting_id);
   m->pod_uid = kq_strdup(pl->pod_uid);
   m->reason = reason;
   m->message = kq_strdup(message);
