@@ -46,6 +46,7 @@ typedef struct req {
   kq_http_req_id_t http_id;
   char *ev[6];        /* P_EVENT before rendering: kind, ns, name, uid, reason, message */
   bool ev_warning;
+  bool auth_retried;  /* a 401 already made us re-read the token file once */
 } req_t;
 
 typedef struct req_msg {
@@ -87,6 +88,7 @@ typedef struct client {
   char *kubelet_version;
   kq_k8s_client_stats_t *stats;
   kq_k8s_client_stats_t own_stats;
+  uint32_t event_seq;   /* makes Event names unique, so a retried POST cannot duplicate one */
   req_t *queue, *queue_tail;
   req_t *inflight;
   kq_timer_id_t pump_timer;
@@ -333,6 +335,9 @@ static void watch_start(client_t *c, watch_t *w, bool pods) {
       .url = url, .headers = h, .nheaders = nh, .owner = kq_self(c->self),
       .done_id = pods ? K8S_WATCH_DONE : K8S_NWATCH_DONE,
       .chunk_id = pods ? K8S_WATCH_CHUNK : K8S_NWATCH_CHUNK, .tls = &c->cfg->tls,
+      /* the server ends the watch after timeoutSeconds; a stream that outlives that by far is
+       * dead (half-open connection) and is replaced */
+      .timeout_ms = (c->watch_timeout_s + 60) * 1000u,
   };
   w->id = kq_http_start(c->http, &hr);
   w->len = 0;
@@ -341,10 +346,10 @@ static void watch_start(client_t *c, watch_t *w, bool pods) {
   free(url);
 }
 
-static void watch_retry(client_t *c, watch_t *w, bool pods, bool relist) {
+static void watch_retry(client_t *c, watch_t *w, bool pods, bool relist, const char *headers) {
   w->id = 0;
   if (relist) w->need_list = true;
-  uint64_t d = w->failures ? backoff_ns(w->failures - 1, NULL) : 0;
+  uint64_t d = w->failures ? backoff_ns(w->failures - 1, headers) : 0;
   kq_timer_start(c->self, d, 0, pods ? T_WATCH : T_NWATCH);
 }
 
@@ -423,13 +428,14 @@ static void watch_line(client_t *c, watch_t *w, bool pods, const char *line, siz
 
 static void watch_chunk(client_t *c, watch_t *w, bool pods, kq_http_chunk_t *ch) {
   if (ch->req != w->id || ch->status != 200) return;
+  w->failures = 0; /* the server answers: the next failure backs off from the start */
   if (w->len + ch->len + 1 > w->cap) {
     if (w->len + ch->len + 1 > MAX_LINE) {
       KQ_WARN(COMP, "watch event too large, restarting the watch", "bytes=%zu", w->len + ch->len);
       kq_http_cancel(c->http, w->id);
       w->len = 0;
       c->stats->errors++;
-      watch_retry(c, w, pods, true);
+      watch_retry(c, w, pods, true, NULL);
       return;
     }
     w->cap = (w->len + ch->len + 1) * 2;
@@ -465,7 +471,7 @@ static void watch_done(client_t *c, watch_t *w, bool pods, kq_http_resp_t *r) {
     KQ_WARN(COMP, "watch failed, reconnecting", "kind=%s rc=%s status=%ld err=\"%s\"",
             pods ? "pods" : "node", kq_errname(r->rc), r->status, r->error ? r->error : "");
   }
-  watch_retry(c, w, pods, gone || w->failures > 3);
+  watch_retry(c, w, pods, gone || w->failures > 3, r->rc == KQ_OK ? r->headers : NULL);
 }
 
 /* ---- responses ---- */
@@ -482,13 +488,14 @@ static void on_pod_list(client_t *c, kq_http_resp_t *resp, bool relist) {
     free(pods);
     free(rv);
     c->pw.failures++;
-    watch_retry(c, &c->pw, true, true);
+    watch_retry(c, &c->pw, true, true, NULL);
     return;
   }
   if (bad) KQ_WARN(COMP, "pods skipped: undecodable", "count=%zu", bad);
   free(c->pw.rv);
   c->pw.rv = rv;
   c->pw.need_list = false;
+  c->pw.failures = 0;
   if (c->pod_sub) {
     kq_k8s_pod_event_msg_t *m = KQ_MSG_NEW(kq_k8s_pod_event_msg_t, c->pod_event_id);
     m->hdr.dtor = pod_event_dtor;
@@ -512,12 +519,13 @@ static void on_node_list(client_t *c, kq_http_resp_t *resp) {
   if (!rv) {
     kq_k8s_meta_clear(&meta);
     c->nw.failures++;
-    watch_retry(c, &c->nw, false, true);
+    watch_retry(c, &c->nw, false, true, NULL);
     return;
   }
   free(c->nw.rv);
   c->nw.rv = rv;
   c->nw.need_list = false;
+  c->nw.failures = 0;
   if (rc == KQ_OK && c->node_sub) {
     kq_k8s_node_event_msg_t *m = KQ_MSG_NEW(kq_k8s_node_event_msg_t, c->node_event_id);
     m->hdr.dtor = node_event_dtor;
@@ -533,6 +541,15 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
   req_t *r = take_inflight(c, resp->req);
   if (!r) return;
   long st = resp->rc == KQ_OK ? resp->status : 0;
+  if (st == 401 && c->cfg->token_file && !r->auth_retried) {
+    /* the token may have rotated under us: re-read the file now and try once more */
+    r->auth_retried = true;
+    c->cfg->token_read_ns = 0;
+    c->stats->retries++;
+    KQ_INFO(COMP, "401 Unauthorized: re-reading the token file", "path=%s", r->path);
+    enqueue(c, r);
+    return;
+  }
   bool retryable = resp->rc != KQ_OK || st == 429 || st >= 500;
   bool background = r->purpose == P_POD_LIST || r->purpose == P_NODE_LIST ||
                     r->purpose == P_VERSION || r->purpose == P_NODE_CREATE ||
@@ -550,7 +567,8 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
   char *msg = rc != KQ_OK ? (resp->rc != KQ_OK ? kq_strdup(resp->error)
                                                : kq_k8s_status_message(resp->body, resp->body_len))
                           : NULL;
-  if (rc != KQ_OK && r->purpose != P_LEASE_CREATE && r->purpose != P_NODE_CREATE) {
+  if (rc != KQ_OK && r->purpose != P_LEASE_CREATE && r->purpose != P_NODE_CREATE &&
+      !(r->purpose == P_EVENT && rc == KQ_EEXIST)) {
     c->stats->errors++;
     KQ_WARN(COMP, "request failed", "method=%s path=%s status=%ld err=\"%s\"", r->method, r->path,
             st, msg ? msg : kq_strerror(rc));
@@ -614,7 +632,7 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
       } else {
         c->pw.listing = false;
         c->pw.failures++;
-        watch_retry(c, &c->pw, true, true);
+        watch_retry(c, &c->pw, true, true, NULL);
       }
       break;
     case P_NODE_LIST:
@@ -622,7 +640,7 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
       if (rc == KQ_OK) on_node_list(c, resp);
       else {
         c->nw.failures++;
-        watch_retry(c, &c->nw, false, true);
+        watch_retry(c, &c->nw, false, true, NULL);
       }
       break;
     case P_POD_STATUS:
@@ -630,7 +648,8 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
       reply(c, r, rc, st, msg);
       break;
     case P_EVENT:
-      if (rc == KQ_OK) c->stats->events++;
+      /* 409: an earlier attempt was created but its answer was lost (same generated name) */
+      if (rc == KQ_OK || rc == KQ_EEXIST) c->stats->events++;
       break;
     case P_GET_SECRET:
     case P_GET_CM:
@@ -760,7 +779,7 @@ static void client_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
         c->register_node = false;
       } else if (r->purpose == P_EVENT) {
         kq_k8s_event_t ev = {r->ev[0], r->ev[1], r->ev[2], r->ev[3], r->ev[4], r->ev[5], r->ev_warning};
-        r->body = kq_k8s_event_body(&ev, c->node, kq_wall_ns(clk(c)));
+        r->body = kq_k8s_event_body(&ev, c->node, kq_wall_ns(clk(c)), ++c->event_seq);
       }
       enqueue(c, r);
       break;

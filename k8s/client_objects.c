@@ -162,16 +162,18 @@ char *kq_k8s_lease_patch(const char *node, uint32_t duration_s, uint64_t now) {
   return print_free(o);
 }
 
-char *kq_k8s_event_body(const kq_k8s_event_t *ev, const char *node, uint64_t now) {
+char *kq_k8s_event_body(const kq_k8s_event_t *ev, const char *node, uint64_t now, uint32_t seq) {
   bool is_node = ev->kind && strcmp(ev->kind, "Node") == 0;
   const char *ns = ev->ns && !is_node ? ev->ns : "default";
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "apiVersion", "v1");
   cJSON_AddStringToObject(o, "kind", "Event");
   cJSON *m = cJSON_AddObjectToObject(o, "metadata");
-  char *gen = kq_asprintf("%s.", ev->name ? ev->name : "kuack");
-  cJSON_AddStringToObject(m, "generateName", gen);
-  free(gen);
+  /* at most 253 characters: 200 of the object name, '.', 16 + 8 hex digits */
+  char *name = kq_asprintf("%.200s.%016llx%08x", ev->name ? ev->name : "kuack",
+                           (unsigned long long)now, (unsigned)seq);
+  cJSON_AddStringToObject(m, "name", name);
+  free(name);
   cJSON_AddStringToObject(m, "namespace", ns);
   cJSON *io = cJSON_AddObjectToObject(o, "involvedObject");
   cJSON_AddStringToObject(io, "apiVersion", "v1");

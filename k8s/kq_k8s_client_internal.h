@@ -15,7 +15,10 @@ char *kq_k8s_node_status_patch(const char *node, const kq_k8s_node_state_t *st,
 /* Lease create body and renew patch. */
 char *kq_k8s_lease_body(const char *node, uint32_t duration_s, uint64_t now_wall_ns);
 char *kq_k8s_lease_patch(const char *node, uint32_t duration_s, uint64_t now_wall_ns);
-char *kq_k8s_event_body(const kq_k8s_event_t *ev, const char *node, uint64_t now_wall_ns);
+/* The Event is named "<object>.<now ns hex><seq hex>" (like the kubelet's), not generateName, so
+ * a POST retried after a lost answer gets 409 instead of creating a duplicate. */
+char *kq_k8s_event_body(const kq_k8s_event_t *ev, const char *node, uint64_t now_wall_ns,
+                        uint32_t seq);
 char *kq_k8s_delete_body(const char *uid, int64_t grace_s);
 
 /* {"kind":"PodList",...}: decodes items into an owned array and the list resourceVersion.
