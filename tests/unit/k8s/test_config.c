@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -176,10 +177,77 @@ static void test_files_and_in_cluster(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* In-cluster the kubelet mounts the projected token the way Kubernetes' AtomicWriter does:
+ * `token` → `..data/token`, `..data` → `..<timestamp>`; rotation writes a new timestamped dir and
+ * renames a fresh `..data` symlink over the old one. The config follows the swap. */
+static void test_in_cluster_rotation(void **state) {
+  char dir[] = "/tmp/kq-k8s-sa-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char p[256], q[256];
+  snprintf(p, sizeof p, "%s/..2026_11_23_a", dir);
+  assert_int_equal(mkdir(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/..2026_11_23_a/token", dir);
+  write_file(p, "token-one");
+  snprintf(p, sizeof p, "%s/..2026_11_23_a/ca.crt", dir);
+  write_file(p, "-----BEGIN CERTIFICATE-----\n");
+  snprintf(p, sizeof p, "%s/..2026_11_23_a/namespace", dir);
+  write_file(p, "kuack");
+  snprintf(p, sizeof p, "%s/..data", dir);
+  assert_int_equal(symlink("..2026_11_23_a", p), 0);
+  const char *files[] = {"token", "ca.crt", "namespace"};
+  for (size_t i = 0; i < 3; i++) {
+    char t[64];
+    snprintf(t, sizeof t, "..data/%s", files[i]);
+    snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+    assert_int_equal(symlink(t, p), 0);
+  }
+  setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+  kq_k8s_config_t c;
+  char *err = NULL;
+  int rc = kq_k8s_config_in_cluster(dir, &c, &err);
+  if (rc) fail_msg("%s", err);
+  assert_string_equal(c.server, "https://10.0.0.1:6443");
+  assert_string_equal(c.namespace_, "kuack");
+  assert_string_equal(c.context, "in-cluster");
+  uint64_t t0 = 1000;
+  assert_string_equal(kq_k8s_config_auth(&c, t0), "Bearer token-one");
+  /* rotate */
+  snprintf(p, sizeof p, "%s/..2026_11_23_b", dir);
+  assert_int_equal(mkdir(p, 0700), 0);
+  snprintf(p, sizeof p, "%s/..2026_11_23_b/token", dir);
+  write_file(p, "token-two\n");
+  snprintf(p, sizeof p, "%s/..data_tmp", dir);
+  assert_int_equal(symlink("..2026_11_23_b", p), 0);
+  snprintf(q, sizeof q, "%s/..data", dir);
+  assert_int_equal(rename(p, q), 0);
+  snprintf(p, sizeof p, "%s/..2026_11_23_a/token", dir);
+  assert_int_equal(unlink(p), 0);
+  /* within the refresh interval the cached token stays; after it the new one is read */
+  assert_string_equal(kq_k8s_config_auth(&c, t0 + KQ_K8S_TOKEN_REFRESH_NS - 1), "Bearer token-one");
+  assert_string_equal(kq_k8s_config_auth(&c, t0 + KQ_K8S_TOKEN_REFRESH_NS), "Bearer token-two");
+  /* the client forces a re-read after a 401 by zeroing token_read_ns */
+  snprintf(p, sizeof p, "%s/..2026_11_23_b/token", dir);
+  write_file(p, "token-three");
+  c.token_read_ns = 0;
+  assert_string_equal(kq_k8s_config_auth(&c, t0 + KQ_K8S_TOKEN_REFRESH_NS + 1), "Bearer token-three");
+  /* an empty token file (mid-write) keeps the previous token */
+  write_file(p, "");
+  c.token_read_ns = 0;
+  assert_string_equal(kq_k8s_config_auth(&c, t0 + KQ_K8S_TOKEN_REFRESH_NS + 2), "Bearer token-three");
+  kq_k8s_config_clear(&c);
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  unsetenv("KUBERNETES_SERVICE_PORT");
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_kubeconfig),
       cmocka_unit_test(test_files_and_in_cluster),
+      cmocka_unit_test(test_in_cluster_rotation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
