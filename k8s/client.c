@@ -171,19 +171,24 @@ static void schedule_pump(client_t *c, uint64_t at) {
   c->pump_timer = kq_timer_start(c->self, at > now ? at - now : 0, 0, T_PUMP);
 }
 
+static bool same_key(const req_t *a, const req_t *b) {
+  return a->key && b->key && a->purpose == b->purpose && strcmp(a->key, b->key) == 0;
+}
+
 static void enqueue(client_t *c, req_t *r) {
   if (r->key) { /* a newer status for the same pod replaces a queued older one */
     for (req_t *q = c->queue; q; q = q->next) {
-      if (q->purpose == r->purpose && q->key && strcmp(q->key, r->key) == 0) {
+      if (!same_key(q, r)) continue;
+      if (!r->attempts) { /* r is new (not a retry, which is older than what is queued) */
         free(q->body);
         q->body = r->body;
         r->body = NULL;
         q->reply_to = r->reply_to;
         q->reply_id = r->reply_id;
         q->cookie = r->cookie;
-        req_free(r);
-        return;
       }
+      req_free(r);
+      return;
     }
   }
   r->next = NULL;
@@ -225,6 +230,13 @@ static void pump(client_t *c) {
     req_t *r = *pp;
     if (r->not_before_ns > now) {
       if (r->not_before_ns < next) next = r->not_before_ns;
+      prev = r;
+      pp = &r->next;
+      continue;
+    }
+    bool busy = false; /* one request per key on the wire, so patches land in order */
+    for (req_t *f = r->key ? c->inflight : NULL; f && !busy; f = f->next) busy = same_key(f, r);
+    if (busy) {
       prev = r;
       pp = &r->next;
       continue;
@@ -544,6 +556,7 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
   if (st == 401 && c->cfg->token_file && !r->auth_retried) {
     /* the token may have rotated under us: re-read the file now and try once more */
     r->auth_retried = true;
+    r->attempts++;
     c->cfg->token_read_ns = 0;
     c->stats->retries++;
     KQ_INFO(COMP, "401 Unauthorized: re-reading the token file", "path=%s", r->path);
@@ -676,6 +689,7 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
   }
   free(msg);
   req_free(r);
+  pump(c); /* a request waiting for this one's key may go now */
 }
 
 /* ---- actor ---- */

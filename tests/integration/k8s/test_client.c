@@ -316,8 +316,17 @@ static void test_pods(void **state) {
   run(&f, delete_p1, &f);
   want_pod_t w2 = {KQ_K8S_POD_DELETED, "p1", false};
   assert_true(run_until(&f, has_pod_event, &w2, 10000));
+  create_pod("p3");
+  want_pod_t w4 = {KQ_K8S_POD_ADDED, "p3", false};
+  assert_true(run_until(&f, has_pod_event, &w4, 10000));
+  /* the resourceVersion the client had when it went away */
+  char *seen_rv = strdup(((kq_k8s_pod_event_msg_t *)find(&f, M_POD, pod_pred, &w4))->rv);
   assert_int_equal(f.stats.errors, 0);
   fx_stop(&f);
+
+  /* while nobody watches: p3 is deleted, p2 created */
+  free(kubectl_ok("delete pod %s --grace-period=0 --force", "p3"));
+  create_pod("p2");
 
   /* restart with a too-old resourceVersion: etcd is compacted (the cluster runs without the
    * watch cache), so the watch gets 410 Gone; the client relists and sends a SYNC (relist) that
@@ -328,13 +337,27 @@ static void test_pods(void **state) {
                   g_cluster->etcd_endpoint, g_cluster->kubeconfig));
   assert_int_equal(st, 0);
   kq_k8s_client_opts_t o2 = {.node_name = "kuack-node", .pod_event_id = M_POD,
-                             .kubelet_version = "v1", .resume_rv = "1"};
+                             .kubelet_version = "v1", .resume_rv = seen_rv};
   fx_start(&f, "admin", NULL, &o2);
   want_pod_t w3 = {KQ_K8S_POD_SYNC, "p0", true};
   assert_true(run_until(&f, has_pod_event, &w3, 15000));
   assert_true(f.stats.relists >= 1);
+  /* the reconciled set: p0 and p2 (new), not p3 (deleted while disconnected) nor p1 */
+  kq_k8s_pod_event_msg_t *sync = (kq_k8s_pod_event_msg_t *)find(&f, M_POD, pod_pred, &w3);
+  assert_int_equal(sync->npods, 2);
+  bool has_p0 = false, has_p2 = false;
+  for (size_t i = 0; i < sync->npods; i++) {
+    has_p0 |= strcmp(sync->pods[i].meta.name, "p0") == 0;
+    has_p2 |= strcmp(sync->pods[i].meta.name, "p2") == 0;
+  }
+  assert_true(has_p0 && has_p2);
+  /* no stale ADDED/DELETED from before the compaction were replayed */
+  want_pod_t stale = {KQ_K8S_POD_DELETED, "p3", false};
+  assert_null(find(&f, M_POD, pod_pred, &stale));
   fx_stop(&f);
+  free(seen_rv);
   free(kubectl_ok("delete pod %s --grace-period=0 --force", "p0"));
+  free(kubectl_ok("delete pod %s --grace-period=0 --force", "p2"));
 }
 
 /* ---- RBAC: deploy/ ClusterRole + a service-account token, in-cluster mode ---- */

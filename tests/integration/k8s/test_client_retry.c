@@ -75,6 +75,8 @@ typedef struct route {
   uint64_t at_ms[MAXHITS];
   char *auth[MAXHITS];   /* Authorization of each hit (owned) */
   char *req_body[MAXHITS];
+  bool hold_first;       /* keep the first request unanswered (in `held`) */
+  struct evhttp_request *held;
 } route_t;
 
 static void route_fn(struct evhttp_request *req, void *ud) {
@@ -90,6 +92,10 @@ static void route_fn(struct evhttp_request *req, void *ud) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     r->req_body[i] = kq_strndup((const char *)evbuffer_pullup(in, -1), len);
+  }
+  if (i == 0 && r->hold_first) {
+    r->held = req;
+    return;
   }
   struct evbuffer *out = evbuffer_new();
   if (code >= 200 && code < 300) {
@@ -411,6 +417,47 @@ static void test_token_rotation_401(void **state) {
   route_clear(&cm2);
 }
 
+/* Status patches for one pod go out one at a time, in order, and a newer one supersedes a
+ * queued older one: Pending is on the wire (held by the server), Running and Succeeded queue up,
+ * only Succeeded follows once Pending is answered. */
+static void patch_three(kq_actor_t *self, void *ud) {
+  fx_t *f = ud;
+  kq_pod_phase_t ph[3] = {KQ_PHASE_PENDING, KQ_PHASE_RUNNING, KQ_PHASE_SUCCEEDED};
+  for (int i = 0; i < 3; i++) {
+    kq_pod_status_t st = {.phase = ph[i]};
+    assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "o", &st, M_RESULT, 10 + (uint64_t)i),
+                     KQ_OK);
+  }
+}
+static bool held(fx_t *f, const void *ud) { return ((const route_t *)ud)->held != NULL; }
+static bool never(fx_t *f, const void *ud) { return false; }
+
+static void test_status_order(void **state) {
+  fx_t f;
+  kq_k8s_client_opts_t o = {0};
+  fx_start(&f, &o);
+  route_t st = {.path = "/api/v1/namespaces/default/pods/o/status", .codes = {200}, .hold_first = true};
+  assert_int_equal(kq_test_http_route(f.srv, st.path, route_fn, &st), 0);
+  fx_spawn(&f, &o);
+  run(&f, patch_three, &f);
+  assert_true(run_until(&f, held, &st, 10000));
+  run_until(&f, never, NULL, 300); /* time for a (wrong) concurrent patch to arrive */
+  assert_int_equal(st.hits, 1);
+  assert_non_null(strstr(st.req_body[0], "\"Pending\""));
+  struct evbuffer *out = evbuffer_new();
+  evbuffer_add_printf(out, "{}");
+  evhttp_send_reply(st.held, 200, "OK", out);
+  evbuffer_free(out);
+  uint64_t c12 = 12;
+  assert_true(run_until(&f, has_result, &c12, 10000));
+  assert_int_equal(((kq_k8s_result_msg_t *)find_msg(M_RESULT, 12))->rc, KQ_OK);
+  assert_int_equal(st.hits, 2);
+  assert_non_null(strstr(st.req_body[1], "\"Succeeded\""));
+  assert_null(find_msg(M_RESULT, 11)); /* Running was superseded, never sent */
+  fx_stop(&f);
+  route_clear(&st);
+}
+
 /* ---- watch ERROR 410 → relist ---- */
 
 static kq_k8s_pod_event_msg_t *find_sync(bool relist) {
@@ -480,6 +527,7 @@ int main(void) {
       cmocka_unit_test(test_rate_limit),
       cmocka_unit_test(test_event_retry_no_duplicate),
       cmocka_unit_test(test_token_rotation_401),
+      cmocka_unit_test(test_status_order),
       cmocka_unit_test(test_watch_410_relist),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
