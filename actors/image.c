@@ -1,5 +1,6 @@
 /* Image actor (one per canonical image reference) and the image service that finds or spawns
  * them. See kq_image.h for the contract. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +9,12 @@
 #include "kq_error.h"
 #include "kq_image.h"
 #include "kq_log.h"
+#include "kq_oci_digest.h"
 #include "kq_oci_extract.h"
 #include "kq_oci_ref.h"
 
-#define IMAGE_MSGS(X) X(IMAGE_REQUEST) X(IMAGE_HTTP_DONE) X(IMAGE_HTTP_CHUNK) X(IMAGE_POOL_DONE)
+#define IMAGE_MSGS(X) \
+  X(IMAGE_REQUEST) X(IMAGE_HTTP_DONE) X(IMAGE_HTTP_CHUNK) X(IMAGE_POOL_DONE) X(IMAGE_BLOB_WAKE) X(IMAGE_PREP_DONE)
 KQ_MSG_IDS(image, IMAGE_MSGS)
 
 #define RETRY_TIMER_TAG 0x1a9eull
@@ -28,6 +31,9 @@ struct kq_image_service {
   slot_t *slots;
   size_t n, cap;
   uint64_t pulls;
+  uint64_t preps;
+  kq_oci_token_cache_t *tokens;    /* Bearer tokens shared by every pull */
+  kq_oci_inflight_t *inflight;     /* blobs being downloaded, shared by every image actor */
 };
 
 /* Request as queued in the actor: an owned copy. */
@@ -85,32 +91,96 @@ int kq_pull_policy_parse(const char *s, const char *image, kq_pull_policy_t *out
   return KQ_OK;
 }
 
-static void send_reply(kq_system_t *sys, kq_aid_t from, const req_msg_t *rq, int rc, kq_oci_reason_t reason,
-                       const char *msg, const kq_oci_artefact_t *art, kq_oci_store_t *store) {
-  kq_image_reply_t *r = (kq_image_reply_t *)kq_msg_new(rq->reply_id, sizeof *r);
+static kq_image_reply_t *reply_new(kq_aid_t from, uint32_t id, uint64_t cookie, int rc, kq_oci_reason_t reason,
+                                   const char *msg) {
+  kq_image_reply_t *r = (kq_image_reply_t *)kq_msg_new(id, sizeof *r);
   r->hdr.dtor = reply_dtor;
   r->hdr.from = from;
-  r->cookie = rq->cookie;
+  r->cookie = cookie;
   r->rc = rc;
   r->reason = rc == KQ_OK ? KQ_OCI_REASON_NONE : reason;
   snprintf(r->message, sizeof r->message, "%s", msg ? msg : "");
+  return r;
+}
+
+/* Work that must not run on the loop before a success reply: entry detection with the Pod's
+ * annotation overrides (a tree walk) and hashing the module they select, or the module of an
+ * artefact stored before its digest was recorded. */
+typedef struct prep_job {
+  kq_aid_t reply_to;
+  uint32_t reply_id;
+  uint64_t cookie;
+  char *wasm_type, *wasm_path;
+  kq_oci_artefact_t art;           /* owned */
+  char root[PATH_MAX];
+  char err[600];
+} prep_job_t;
+
+static void prep_free(void *a) {
+  prep_job_t *j = a;
+  free(j->wasm_type);
+  free(j->wasm_path);
+  kq_oci_artefact_free(&j->art);
+  free(j);
+}
+
+static int prep_run(void *arg, void **result) {
+  (void)result;
+  prep_job_t *j = arg;
+  if ((j->wasm_type && *j->wasm_type) || (j->wasm_path && *j->wasm_path)) {
+    kq_oci_config_t cfg = {.entrypoint = j->art.entrypoint, .nentrypoint = j->art.nentrypoint,
+                           .cmd = j->art.cmd, .ncmd = j->art.ncmd};
+    char before[sizeof j->art.module];
+    snprintf(before, sizeof before, "%s", j->art.module);
+    int rc = kq_oci_detect_entry(j->root, &cfg, j->wasm_type, j->wasm_path, NULL, &j->art, j->err, sizeof j->err);
+    if (rc != KQ_OK) return rc;
+    if (strcmp(before, j->art.module) != 0) j->art.module_digest[0] = '\0';
+  }
+  if (!j->art.module_digest[0] && j->art.module[0]) {
+    char mod[PATH_MAX + 1100];
+    snprintf(mod, sizeof mod, "%s/%s", j->root, j->art.module);
+    if (kq_oci_sha256_file(mod, j->art.module_digest, &j->art.module_size) != KQ_OK) {
+      snprintf(j->err, sizeof j->err, "cannot read the module of image %s", j->art.digest);
+      j->art.module_digest[0] = '\0';
+      return KQ_EIO;
+    }
+  }
+  return KQ_OK;
+}
+
+static void on_prep_done(kq_actor_t *self, kq_pool_msg_t *m) {
+  prep_job_t *j = m->arg;
+  kq_system_t *sys = kq_actor_system(self);
+  kq_image_reply_t *r = reply_new(kq_self(self), j->reply_id, j->cookie, m->rc, KQ_OCI_REASON_ERR_IMAGE_PULL,
+                                  m->rc == KQ_OK ? NULL : j->err);
+  if (m->rc == KQ_OK) {
+    r->art = j->art;                  /* move */
+    memset(&j->art, 0, sizeof j->art);
+    snprintf(r->root, sizeof r->root, "%s", j->root);
+  }
+  kq_send(sys, j->reply_to, &r->hdr);
+}
+
+static void send_reply(kq_system_t *sys, kq_aid_t from, const req_msg_t *rq, int rc, kq_oci_reason_t reason,
+                       const char *msg, const kq_oci_artefact_t *art, kq_image_service_t *svc) {
+  bool overrides = (rq->wasm_type && *rq->wasm_type) || (rq->wasm_path && *rq->wasm_path);
+  if (rc == KQ_OK && art && from != KQ_AID_NONE && svc->opts.pool && (overrides || !art->module_digest[0])) {
+    prep_job_t *j = KQ_NEW(prep_job_t);
+    j->reply_to = rq->reply_to;
+    j->reply_id = rq->reply_id;
+    j->cookie = rq->cookie;
+    j->wasm_type = kq_strdup(rq->wasm_type);
+    j->wasm_path = kq_strdup(rq->wasm_path);
+    kq_oci_artefact_copy(&j->art, art);
+    kq_oci_store_artefact_root(svc->opts.store, art->digest, j->root, sizeof j->root);
+    svc->preps++;
+    kq_pool_submit(svc->opts.pool, from, IMAGE_PREP_DONE, prep_run, j, prep_free, NULL);
+    return;
+  }
+  kq_image_reply_t *r = reply_new(from, rq->reply_id, rq->cookie, rc, reason, msg);
   if (rc == KQ_OK && art) {
     kq_oci_artefact_copy(&r->art, art);
-    kq_oci_store_artefact_root(store, art->digest, r->root, sizeof r->root);
-    if ((rq->wasm_type && *rq->wasm_type) || (rq->wasm_path && *rq->wasm_path)) {
-      char err[600] = "";
-      kq_oci_config_t cfg = {.entrypoint = art->entrypoint, .nentrypoint = art->nentrypoint,
-                             .cmd = art->cmd, .ncmd = art->ncmd};
-      int drc = kq_oci_detect_entry(r->root, &cfg, rq->wasm_type, rq->wasm_path, NULL, &r->art, err, sizeof err);
-      if (drc != KQ_OK) {
-        kq_oci_artefact_free(&r->art);
-        memset(&r->art, 0, sizeof r->art);
-        r->root[0] = '\0';
-        r->rc = drc;
-        r->reason = KQ_OCI_REASON_ERR_IMAGE_PULL;
-        snprintf(r->message, sizeof r->message, "%s", err);
-      }
-    }
+    kq_oci_store_artefact_root(svc->opts.store, art->digest, r->root, sizeof r->root);
   }
   kq_send(sys, rq->reply_to, &r->hdr);
 }
@@ -146,7 +216,7 @@ static void on_pull_done(kq_actor_t *self, void *ud, kq_oci_pull_result_t *res) 
   st->waiters = NULL;
   while (w) {
     req_msg_t *next = w->next_waiter;
-    send_reply(sys, kq_self(self), w, res->rc, res->reason, res->message, &res->art, st->svc->opts.store);
+    send_reply(sys, kq_self(self), w, res->rc, res->reason, res->message, &res->art, st->svc);
     req_free_fields(w);
     free(w);
     w = next;
@@ -162,6 +232,8 @@ static void start_pull(kq_actor_t *self, image_state_t *st, const req_msg_t *rq)
     .http_done_id = IMAGE_HTTP_DONE, .http_chunk_id = IMAGE_HTTP_CHUNK, .pool_done_id = IMAGE_POOL_DONE,
     .timer_tag = RETRY_TIMER_TAG, .max_retries = svc->opts.max_retries, .backoff_ns = svc->opts.retry_backoff_ns,
     .limits = svc->opts.limits, .tls = svc->opts.tls,
+    .tokens = svc->tokens, .max_retry_after_ns = svc->opts.max_retry_after_ns,
+    .inflight = svc->inflight, .blob_wake_id = IMAGE_BLOB_WAKE,
   };
   svc->pulls++;
   st->pull = kq_oci_pull_start(self, &env, &st->ref, (const char *const *)rq->secrets, rq->nsecrets, on_pull_done, st);
@@ -169,25 +241,24 @@ static void start_pull(kq_actor_t *self, image_state_t *st, const req_msg_t *rq)
 
 static void on_request(kq_actor_t *self, image_state_t *st, req_msg_t *rq) {
   kq_system_t *sys = kq_actor_system(self);
-  kq_oci_store_t *store = st->svc->opts.store;
   if (rq->policy != KQ_PULL_ALWAYS) {
     kq_oci_artefact_t art;
     if (cached(st, &art) == KQ_OK) {
-      send_reply(sys, kq_self(self), rq, KQ_OK, KQ_OCI_REASON_NONE, NULL, &art, store);
+      send_reply(sys, kq_self(self), rq, KQ_OK, KQ_OCI_REASON_NONE, NULL, &art, st->svc);
       kq_oci_artefact_free(&art);
       return;
     }
     if (rq->policy == KQ_PULL_NEVER) {
       char msg[700];
       snprintf(msg, sizeof msg, "Container image \"%s\" is not present with pull policy of Never", rq->image);
-      send_reply(sys, kq_self(self), rq, KQ_ENOENT, KQ_OCI_REASON_NEVER_PULL, msg, NULL, store);
+      send_reply(sys, kq_self(self), rq, KQ_ENOENT, KQ_OCI_REASON_NEVER_PULL, msg, NULL, st->svc);
       return;
     }
   }
   if (!st->pull && st->fail_until_ns && kq_now_ns(kq_system_clock(sys)) < st->fail_until_ns) {
     char msg[900];
     snprintf(msg, sizeof msg, "Back-off pulling image \"%s\": %s", rq->image, st->fail_msg);
-    send_reply(sys, kq_self(self), rq, st->fail_rc, KQ_OCI_REASON_BACKOFF, msg, NULL, store);
+    send_reply(sys, kq_self(self), rq, st->fail_rc, KQ_OCI_REASON_BACKOFF, msg, NULL, st->svc);
     return;
   }
   req_msg_t *w = KQ_NEW(req_msg_t);
@@ -219,6 +290,8 @@ static void image_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
   image_state_t *st = state;
   if (m->id == IMAGE_REQUEST) {
     on_request(self, st, (req_msg_t *)m);
+  } else if (m->id == IMAGE_PREP_DONE) {
+    on_prep_done(self, (kq_pool_msg_t *)m);
   } else if (st->pull) {
     kq_oci_pull_handle(st->pull, self, m);
   }
@@ -261,12 +334,16 @@ kq_image_service_t *kq_image_service_new(kq_system_t *sys, const kq_image_servic
   svc->opts = *opts;
   svc->insecure = kq_oci_strv_dup((char *const *)opts->insecure, opts->ninsecure);
   svc->opts.insecure = NULL;
+  svc->tokens = kq_oci_token_cache_new();
+  svc->inflight = kq_oci_inflight_new(sys);
   return svc;
 }
 
 void kq_image_service_free(kq_image_service_t *svc) {
   if (!svc) return;
   kq_oci_strv_free(svc->insecure, svc->opts.ninsecure);
+  kq_oci_token_cache_free(svc->tokens);
+  kq_oci_inflight_free(svc->inflight);
   free(svc->slots);
   free(svc);
 }
@@ -275,6 +352,9 @@ kq_oci_store_t *kq_image_service_store(kq_image_service_t *svc) { return svc->op
 int kq_image_service_pin(kq_image_service_t *svc, const char *d) { return kq_oci_store_pin(svc->opts.store, d); }
 int kq_image_service_unpin(kq_image_service_t *svc, const char *d) { return kq_oci_store_unpin(svc->opts.store, d); }
 uint64_t kq_image_service_pulls(const kq_image_service_t *svc) { return svc->pulls; }
+uint64_t kq_image_service_preps(const kq_image_service_t *svc) { return svc->preps; }
+kq_oci_token_cache_t *kq_image_service_token_cache(kq_image_service_t *svc) { return svc->tokens; }
+size_t kq_image_service_tokens_cached(const kq_image_service_t *svc) { return kq_oci_token_cache_size(svc->tokens); }
 
 static slot_t *find_slot(kq_image_service_t *svc, const char *canon) {
   for (size_t i = 0; i < svc->n; i++)
@@ -310,7 +390,7 @@ int kq_image_service_request(kq_image_service_t *svc, const kq_image_request_t *
     char msg[700];
     snprintf(msg, sizeof msg, "Failed to apply default image tag \"%s\": couldn't parse image reference \"%s\": %s",
              m->image, m->image, err[0] ? err : "too long");
-    send_reply(svc->sys, KQ_AID_NONE, m, KQ_EINVAL, KQ_OCI_REASON_INVALID_NAME, msg, NULL, svc->opts.store);
+    send_reply(svc->sys, KQ_AID_NONE, m, KQ_EINVAL, KQ_OCI_REASON_INVALID_NAME, msg, NULL, svc);
     kq_msg_free(&m->hdr);
     return KQ_EINVAL;
   }

@@ -1,6 +1,8 @@
 /* Image actors: one per image reference (canonical text), each resolving, pulling, extracting and
  * caching the wasm variant through oci/. Concurrent requests for one image share one pull; layers
- * shared by several images are fetched once (blob-level dedupe in the store); a failed pull puts
+ * shared by several images are fetched once (blob-level dedupe in the store, and an in-flight
+ * table so concurrent pulls of different images wait for one download); Bearer tokens are cached
+ * per (registry, scope, credentials) across pulls; a failed pull puts
  * the image in back-off (10 s doubling to 5 min) during which requests get ImagePullBackOff.
  *
  * Use through the image service (one per node):
@@ -53,7 +55,10 @@ typedef struct kq_image_reply {
   int rc;                            /* KQ_OK or the error */
   kq_oci_reason_t reason;            /* KQ_OCI_REASON_NONE on success; kq_oci_reason_str() names it */
   char message[768];                 /* human message for the Pod status / Event */
-  kq_oci_artefact_t art;             /* digest (imageID), kind, module, glue, entrypoint/cmd/env; owned */
+  kq_oci_artefact_t art;             /* digest (imageID), kind, module, glue, entrypoint/cmd/env; owned.
+                                      * art.module_digest / art.module_size describe the module file
+                                      * itself (sha256, bytes), computed off the loop, always set on
+                                      * success: requesters need not hash the module. */
   char root[PATH_MAX];               /* artefact root on disk (module/glue are relative to it) */
 } kq_image_reply_t;
 
@@ -68,6 +73,7 @@ typedef struct kq_image_service_opts {
   uint64_t fail_backoff_ns;          /* ImagePullBackOff window after a failure (0 = 10 s) */
   kq_oci_extract_limits_t limits;
   const kq_http_tls_t *tls;
+  uint64_t max_retry_after_ns;       /* longest Retry-After a pull waits for (0 = 60 s) */
 } kq_image_service_opts_t;
 
 typedef struct kq_image_service kq_image_service_t;
@@ -86,5 +92,11 @@ int kq_image_service_unpin(kq_image_service_t *svc, const char *digest);
 
 /* Pulls started by all image actors so far (metrics/tests). */
 uint64_t kq_image_service_pulls(const kq_image_service_t *svc);
+/* Replies that needed a pool job first (annotation overrides, or a module digest to compute). */
+uint64_t kq_image_service_preps(const kq_image_service_t *svc);
+/* Bearer tokens currently cached (shared by all pulls; reused until shortly before expiry). */
+size_t kq_image_service_tokens_cached(const kq_image_service_t *svc);
+/* The shared token cache (borrowed; tests plant or inspect entries). */
+kq_oci_token_cache_t *kq_image_service_token_cache(kq_image_service_t *svc);
 
 #endif

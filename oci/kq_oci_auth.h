@@ -47,4 +47,28 @@ char *kq_oci_basic_header(const char *user, const char *pass);
 /* Normalises a registry host as written in config.json keys. Writes into buf. */
 void kq_oci_registry_key(const char *key, char *buf, size_t len);
 
+/* Bearer token cache shared by pulls (one per node, loop thread only). A token obtained for
+ * (registry, scope, identity) is reused until shortly before it expires: the reuse margin is
+ * min(30 s, lifetime / 2), so a 60 s token is reused for 30 s and a 4 s token for 2 s. `identity`
+ * names the credentials without holding them (kq_oci_creds_identity); "" = anonymous. Bounded
+ * (oldest entries go first). Time is passed in (monotonic ns). */
+typedef struct kq_oci_token_cache kq_oci_token_cache_t;
+kq_oci_token_cache_t *kq_oci_token_cache_new(void);      /* returns owned */
+void kq_oci_token_cache_free(kq_oci_token_cache_t *c);   /* NULL is a no-op */
+/* Stores a copy of `token` valid for `expires_in` seconds from `now_ns`; replaces an older entry. */
+void kq_oci_token_cache_put(kq_oci_token_cache_t *c, const char *registry, const char *scope,
+                            const char *identity, const char *token, int64_t expires_in, uint64_t now_ns);
+/* Returns the cached token (borrowed, valid until the next put/drop/free) or NULL when absent or
+ * within the reuse margin of its expiry (the stale entry is dropped). */
+const char *kq_oci_token_cache_get(kq_oci_token_cache_t *c, const char *registry, const char *scope,
+                                   const char *identity, uint64_t now_ns);
+/* Forgets an entry (the registry refused the token). */
+void kq_oci_token_cache_drop(kq_oci_token_cache_t *c, const char *registry, const char *scope,
+                             const char *identity);
+size_t kq_oci_token_cache_size(const kq_oci_token_cache_t *c);
+/* Reuse margin for a token lifetime (see above). Pure. */
+uint64_t kq_oci_token_margin_ns(int64_t expires_in);
+/* "sha256:<hex>" of user NUL pass (out: 72 bytes), "" for no credentials. Pure. */
+void kq_oci_creds_identity(const kq_oci_creds_t *c, bool have, char out[72]);
+
 #endif

@@ -29,6 +29,9 @@ typedef struct kq_oci_artefact {
   char **cmd; size_t ncmd;
   char **env; size_t nenv;
   uint64_t bytes;                   /* extracted size */
+  char module_digest[KQ_OCI_DIGEST_MAX];  /* "sha256:<hex>" of the module file ("" if unknown:
+                                     * artefacts stored before this field existed) */
+  uint64_t module_size;             /* bytes of the module file */
 } kq_oci_artefact_t;
 
 void kq_oci_artefact_free(kq_oci_artefact_t *a);          /* frees the vectors, keeps the struct */

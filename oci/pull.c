@@ -34,6 +34,9 @@ struct kq_oci_pull {
   bool auth_tried;
   kq_oci_challenge_t chal;
   bool in_token;               /* the in-flight request is the token request */
+  bool cached_token;           /* authz holds a token from the shared cache */
+  char identity[72];           /* token cache key part for the credentials */
+  char token_scope[400];       /* scope the current token was asked for */
   int kind;                    /* R_* of the registry request being made */
   char target[KQ_OCI_DIGEST_MAX + 130];
   int depth;
@@ -55,7 +58,13 @@ struct kq_oci_pull {
   void *ud;
   bool finished;
   uint32_t fetched;
+  uint32_t waited;
+  char claimed[KQ_OCI_DIGEST_MAX];   /* blob this pull is downloading for everyone, or "" */
+  bool waiting_blob;                 /* parked until another pull releases the current layer */
+  uint64_t cookie;                   /* tells this pull's wake-ups from an older pull's */
 };
+
+static uint64_t next_cookie;
 
 const char *kq_oci_reason_str(kq_oci_reason_t r) {
   switch (r) {
@@ -69,6 +78,14 @@ const char *kq_oci_reason_str(kq_oci_reason_t r) {
 }
 
 static void send_req(kq_oci_pull_t *p, kq_actor_t *self);
+
+static void release_claim(kq_oci_pull_t *p) {
+  if (!p->claimed[0]) return;
+  kq_oci_inflight_release(p->env.inflight, p->claimed);
+  p->claimed[0] = '\0';
+}
+
+static uint64_t now_ns(kq_actor_t *self) { return kq_now_ns(kq_system_clock(kq_actor_system(self))); }
 
 static void drop_blob(kq_oci_pull_t *p) {
   if (p->fd >= 0) close(p->fd);
@@ -85,11 +102,13 @@ static void finish(kq_oci_pull_t *p, kq_actor_t *self, int rc, kq_oci_artefact_t
   if (p->finished) return;
   p->finished = true;
   drop_blob(p);
+  release_claim(p);
   kq_oci_pull_result_t res;
   memset(&res, 0, sizeof res);
   res.rc = rc;
   res.reason = rc == KQ_OK ? KQ_OCI_REASON_NONE : KQ_OCI_REASON_ERR_IMAGE_PULL;
   res.blobs_fetched = p->fetched;
+  res.blobs_waited = p->waited;
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);
@@ -125,6 +144,14 @@ kq_oci_pull_t *kq_oci_pull_start(kq_actor_t *self, const kq_oci_pull_env_t *env,
     if (strcmp(env->insecure[i], ref->registry) == 0) p->scheme = "http";
   for (size_t i = 0; i < nsecrets && !p->have_creds; i++)
     p->have_creds = kq_oci_creds_lookup(secrets[i], ref->registry, &p->creds) == KQ_OK;
+  p->cookie = ++next_cookie;
+  kq_oci_creds_identity(&p->creds, p->have_creds, p->identity);
+  snprintf(p->token_scope, sizeof p->token_scope, "repository:%s:pull", ref->repo);
+  const char *tok = kq_oci_token_cache_get(env->tokens, ref->registry, p->token_scope, p->identity, now_ns(self));
+  if (tok) {
+    p->authz = kq_asprintf("Bearer %s", tok);
+    p->cached_token = true;
+  }
   p->kind = R_MANIFEST;
   snprintf(p->target, sizeof p->target, "%s", kq_oci_ref_target(ref));
   send_req(p, self);
@@ -135,6 +162,7 @@ void kq_oci_pull_free(kq_oci_pull_t *p) {
   if (!p) return;
   if (p->req) kq_http_cancel(p->env.http, p->req);
   drop_blob(p);
+  release_claim(p);
   kq_oci_manifest_free(&p->man);
   kq_oci_config_free(&p->cfg);
   free(p->authz);
@@ -154,13 +182,7 @@ static void send_req(kq_oci_pull_t *p, kq_actor_t *self) {
   kq_http_req_t r = {.owner = kq_self(self), .done_id = p->env.http_done_id, .timeout_ms = p->env.timeout_ms,
                      .tls = p->env.tls};
   if (p->in_token) {
-    char *u = kq_oci_token_url(&p->chal, NULL);
-    if (!p->chal.scope[0]) {
-      char scope[400];
-      snprintf(scope, sizeof scope, "repository:%s:pull", p->ref.repo);
-      free(u);
-      u = kq_oci_token_url(&p->chal, scope);
-    }
+    char *u = kq_oci_token_url(&p->chal, p->token_scope);
     snprintf(url, sizeof url, "%s", u);
     free(u);
     if (p->have_creds) {
@@ -200,13 +222,21 @@ static void send_req(kq_oci_pull_t *p, kq_actor_t *self) {
   if (!p->req) finish(p, self, KQ_EINVAL, NULL, "cannot start request to %s", url);
 }
 
-static void retry_or_fail(kq_oci_pull_t *p, kq_actor_t *self, int rc, const char *what) {
+/* `at_least_ns`: what the server's Retry-After asked for (0 = nothing). */
+static void retry_or_fail(kq_oci_pull_t *p, kq_actor_t *self, int rc, const char *what, uint64_t at_least_ns) {
   p->req = 0;
   if (p->attempts >= p->env.max_retries) {
     finish(p, self, rc, NULL, "%s (after %u attempts)", what, p->attempts + 1);
     return;
   }
+  uint64_t cap = p->env.max_retry_after_ns ? p->env.max_retry_after_ns : KQ_SEC(60);
+  if (at_least_ns > cap) {
+    finish(p, self, rc, NULL, "%s and asked to retry after %llu s (more than the %llu s this node waits)", what,
+           (unsigned long long)(at_least_ns / 1000000000ull), (unsigned long long)(cap / 1000000000ull));
+    return;
+  }
   uint64_t delay = p->env.backoff_ns << (p->attempts < 16 ? p->attempts : 16);
+  if (delay < at_least_ns) delay = at_least_ns;
   p->attempts++;
   KQ_INFO("oci.pull", "retrying", "image=%s attempt=%u delay_ms=%llu why=\"%s\"", p->refname, p->attempts,
           (unsigned long long)(delay / 1000000), what);
@@ -251,7 +281,18 @@ static int job_run(void *arg, void **result) {
                                   j->err, sizeof j->err);
     if (rc != KQ_OK) return rc;
   }
-  return kq_oci_detect_entry(j->root, &j->cfg, NULL, NULL, j->basename, &j->art, j->err, sizeof j->err);
+  int rc = kq_oci_detect_entry(j->root, &j->cfg, NULL, NULL, j->basename, &j->art, j->err, sizeof j->err);
+  if (rc != KQ_OK) return rc;
+  /* The module's own digest (the agent's integrity check) and the size, here on the worker pool,
+   * so nothing on the loop ever hashes a whole (possibly 300 MB) module. */
+  char mod[PATH_MAX + 1100];
+  snprintf(mod, sizeof mod, "%s/%s", j->root, j->art.module);
+  if (kq_oci_sha256_file(mod, j->art.module_digest, &j->art.module_size) != KQ_OK) {
+    snprintf(j->err, sizeof j->err, "cannot read the module %s", j->art.module);
+    return KQ_EIO;
+  }
+  j->art.bytes = written;
+  return KQ_OK;
 }
 
 static void start_extract(kq_oci_pull_t *p, kq_actor_t *self) {
@@ -332,6 +373,13 @@ static void start_layer_or_extract(kq_oci_pull_t *p, kq_actor_t *self) {
     start_extract(p, self);
     return;
   }
+  const char *dg = p->man.items[p->layer].digest;
+  if (!kq_oci_inflight_claim(p->env.inflight, dg, kq_self(self), p->env.blob_wake_id, p->cookie)) {
+    p->waiting_blob = true;   /* another pull is fetching it; its release wakes us */
+    p->waited++;
+    return;
+  }
+  if (p->env.inflight) snprintf(p->claimed, sizeof p->claimed, "%s", dg);
   p->kind = R_BLOB;
   p->attempts = 0;
   send_req(p, self);
@@ -421,6 +469,7 @@ static void on_blob_done(kq_oci_pull_t *p, kq_actor_t *self) {
   p->tmp[0] = '\0';
   kq_oci_hasher_free(p->hasher);
   p->hasher = NULL;
+  release_claim(p);
   if (rc != KQ_OK) {
     finish(p, self, rc, NULL, "image %s: cannot store layer %s", p->refname, d->digest);
     return;
@@ -433,9 +482,22 @@ static void on_blob_done(kq_oci_pull_t *p, kq_actor_t *self) {
 static void on_401(kq_oci_pull_t *p, kq_actor_t *self, kq_http_resp_t *r) {
   char wa[2048] = "";
   kq_http_header_get(r->headers, "WWW-Authenticate", wa, sizeof wa);
+  if (p->cached_token) {   /* revoked or expired early: forget it and go through the flow once */
+    kq_oci_token_cache_drop(p->env.tokens, p->ref.registry, p->token_scope, p->identity);
+    p->cached_token = false;
+    free(p->authz);
+    p->authz = NULL;
+  }
   if (p->auth_tried) {
-    finish(p, self, KQ_EAUTH, NULL, "registry %s refused the credentials for %s (401)%s", p->ref.registry,
-           p->refname, p->have_creds ? "" : "; no imagePullSecret matches this registry");
+    /* the token we just got does not open the repository: do not hand it to the next pull */
+    kq_oci_token_cache_drop(p->env.tokens, p->ref.registry, p->token_scope, p->identity);
+    if (p->have_creds)
+      finish(p, self, KQ_EAUTH, NULL, "registry %s refused the credentials for %s (401 unauthorized)",
+             p->ref.registry, p->refname);
+    else
+      finish(p, self, KQ_EAUTH, NULL,
+             "registry %s requires credentials for %s (401 unauthorized); no imagePullSecret matches this registry",
+             p->ref.registry, p->refname);
     return;
   }
   p->auth_tried = true;
@@ -455,6 +517,8 @@ static void on_401(kq_oci_pull_t *p, kq_actor_t *self, kq_http_resp_t *r) {
   } else {
     p->chal = c;
     p->in_token = true;
+    if (c.scope[0] && strlen(c.scope) < sizeof p->token_scope)
+      snprintf(p->token_scope, sizeof p->token_scope, "%s", c.scope);
   }
   send_req(p, self);
 }
@@ -465,20 +529,31 @@ static void on_resp(kq_oci_pull_t *p, kq_actor_t *self, kq_http_resp_t *r) {
     char what[600];
     snprintf(what, sizeof what, "registry %s unreachable: %s", p->ref.registry, r->error ? r->error : kq_strerror(r->rc));
     if (r->rc == KQ_ETOOBIG) { finish(p, self, r->rc, NULL, "%s", what); return; }
-    retry_or_fail(p, self, r->rc == KQ_ETIMEDOUT ? KQ_ETIMEDOUT : KQ_ENET, what);
+    retry_or_fail(p, self, r->rc == KQ_ETIMEDOUT ? KQ_ETIMEDOUT : KQ_ENET, what, 0);
     return;
   }
   long st = r->status;
   if (st == 429 || st >= 500) {
-    char what[300];
-    snprintf(what, sizeof what, "registry %s answered %ld", p->ref.registry, st);
-    retry_or_fail(p, self, KQ_EHTTP, what);
+    char what[300], ra[80] = "";
+    uint64_t wait = 0;
+    if (kq_http_header_get(r->headers, "Retry-After", ra, sizeof ra) == KQ_OK &&
+        kq_oci_retry_after_parse(ra, kq_wall_ns(kq_system_clock(kq_actor_system(self))), &wait) != KQ_OK)
+      wait = 0;
+    snprintf(what, sizeof what, "%s %s answered %ld", p->in_token ? "token service" : "registry",
+             p->in_token ? p->chal.realm : p->ref.registry, st);
+    retry_or_fail(p, self, KQ_EHTTP, what, wait);
     return;
   }
   if (p->in_token) {
     p->in_token = false;
+    if (st == 401 || st == 403) {
+      finish(p, self, KQ_EAUTH, NULL, "token service %s refused the credentials for %s (%ld %s)%s", p->chal.realm,
+             p->refname, st, st == 401 ? "unauthorized" : "forbidden",
+             p->have_creds ? "" : "; no imagePullSecret matches this registry");
+      return;
+    }
     if (st != 200) {
-      finish(p, self, KQ_EAUTH, NULL, "token service %s refused access to %s (%ld)", p->chal.realm, p->refname, st);
+      finish(p, self, KQ_EAUTH, NULL, "token service %s answered %ld for %s", p->chal.realm, st, p->refname);
       return;
     }
     int64_t exp;
@@ -487,6 +562,7 @@ static void on_resp(kq_oci_pull_t *p, kq_actor_t *self, kq_http_resp_t *r) {
       finish(p, self, KQ_EAUTH, NULL, "token service %s sent no usable token", p->chal.realm);
       return;
     }
+    kq_oci_token_cache_put(p->env.tokens, p->ref.registry, p->token_scope, p->identity, tok, exp, now_ns(self));
     free(p->authz);
     p->authz = kq_asprintf("Bearer %s", tok);
     free(tok);
@@ -543,6 +619,13 @@ bool kq_oci_pull_handle(kq_oci_pull_t *p, kq_actor_t *self, kq_msg_t *m) {
     if (t->tag != p->env.timer_tag || t->timer != p->timer) return false;
     p->timer = 0;
     send_req(p, self);
+    return true;
+  }
+  if (p->env.inflight && m->id == p->env.blob_wake_id) {
+    kq_oci_blob_wake_t *w = (kq_oci_blob_wake_t *)m;
+    if (w->cookie != p->cookie || !p->waiting_blob) return false;
+    p->waiting_blob = false;
+    start_layer_or_extract(p, self);   /* stored by the other pull → skipped; failed → we fetch */
     return true;
   }
   if (m->id == p->env.pool_done_id) {

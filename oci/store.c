@@ -337,6 +337,10 @@ static int write_meta(const char *dir, const kq_oci_artefact_t *a) {
   cJSON_AddStringToObject(o, "kind", kq_oci_kind_str(a->kind));
   cJSON_AddStringToObject(o, "module", a->module);
   cJSON_AddStringToObject(o, "glue", a->glue);
+  if (kq_oci_digest_valid(a->module_digest)) {
+    cJSON_AddStringToObject(o, "module_digest", a->module_digest);
+    cJSON_AddNumberToObject(o, "module_size", (double)a->module_size);
+  }
   cJSON_AddItemToObject(o, "entrypoint", strv_json(a->entrypoint, a->nentrypoint));
   cJSON_AddItemToObject(o, "cmd", strv_json(a->cmd, a->ncmd));
   cJSON_AddItemToObject(o, "env", strv_json(a->env, a->nenv));
@@ -359,7 +363,8 @@ int kq_oci_store_commit_artefact(kq_oci_store_t *s, const char *tmp_dir, const k
   if (!kq_oci_digest_valid(a->digest)) return KQ_EINVAL;
   int rc = write_meta(tmp_dir, a);
   if (rc != KQ_OK) return rc;
-  uint64_t bytes = tree_bytes(tmp_dir);
+  /* a->bytes counted by the extraction job (off the loop) spares a tree walk here */
+  uint64_t bytes = a->bytes ? a->bytes : tree_bytes(tmp_dir);
   char p[PATH_MAX];
   path_of(s, ENT_ARTEFACT, a->digest, p, sizeof p);
   pthread_mutex_lock(&s->mu);
@@ -421,6 +426,12 @@ int kq_oci_store_artefact_get(kq_oci_store_t *s, const char *digest, kq_oci_arte
                                                         : KQ_OCI_KIND_NONE;
     snprintf(a->module, sizeof a->module, "%s", mod->valuestring);
     snprintf(a->glue, sizeof a->glue, "%s", glue->valuestring);
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "module_digest");
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(o, "module_size");
+    if (cJSON_IsString(md) && kq_oci_digest_valid(md->valuestring) && cJSON_IsNumber(ms) && ms->valuedouble >= 0) {
+      snprintf(a->module_digest, sizeof a->module_digest, "%s", md->valuestring);
+      a->module_size = (uint64_t)ms->valuedouble;
+    }
     if (load_strv(o, "entrypoint", &a->entrypoint, &a->nentrypoint) &&
         load_strv(o, "cmd", &a->cmd, &a->ncmd) && load_strv(o, "env", &a->env, &a->nenv))
       rc = KQ_OK;

@@ -23,8 +23,10 @@ struct kq_test_registry {
   char log[300];
   char storage[300];
   char config[300];
-  uint16_t port;
-  pid_t pid;
+  char push_config[300];      /* token mode: the anonymous twin used for pushes */
+  char push_host[64];
+  uint16_t port, push_port;
+  pid_t pid, push_pid;
   bool auth;
   char cred[256];
 };
@@ -52,25 +54,43 @@ static bool can_connect(uint16_t port) {
   return ok;
 }
 
-static void spawn(kq_test_registry_t *r) {
+static void spawn_one(kq_test_registry_t *r, char *config, uint16_t port, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, r->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  char *argv[] = {"docker-registry", "serve", r->config, NULL};
-  if (posix_spawnp(&r->pid, "docker-registry", &fa, NULL, argv, environ) != 0) die("spawn docker-registry");
+  char *argv[] = {"docker-registry", "serve", config, NULL};
+  if (posix_spawnp(pid, "docker-registry", &fa, NULL, argv, environ) != 0) die("spawn docker-registry");
   posix_spawn_file_actions_destroy(&fa);
   /* Bounded poll for an external process to listen: there is no event to step on. */
   struct timespec t0, now, nap = {0, 5 * 1000 * 1000};
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (;;) {
-    if (can_connect(r->port)) return;
+    if (can_connect(port)) return;
     int st;
-    if (waitpid(r->pid, &st, WNOHANG) == r->pid) die("docker-registry exited at start (see its log)");
+    if (waitpid(*pid, &st, WNOHANG) == *pid) die("docker-registry exited at start (see its log)");
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec - t0.tv_sec > 10) die("docker-registry did not listen within 10 s");
     nanosleep(&nap, NULL);
   }
+}
+
+static void spawn(kq_test_registry_t *r) {
+  spawn_one(r, r->config, r->port, &r->pid);
+  if (r->push_port) spawn_one(r, r->push_config, r->push_port, &r->push_pid);
+}
+
+static void write_config(const char *path, const char *storage, const char *host, const char *auth) {
+  FILE *f = fopen(path, "w");
+  if (!f) die("config");
+  fprintf(f,
+          "version: 0.1\n"
+          "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
+          "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n"
+          "  cache:\n    blobdescriptor: inmemory\n"
+          "http:\n  addr: %s\n%s",
+          storage, host, auth);
+  fclose(f);
 }
 
 kq_test_registry_t *kq_test_registry_start(const kq_test_registry_opts_t *opts) {
@@ -82,8 +102,17 @@ kq_test_registry_t *kq_test_registry_start(const kq_test_registry_opts_t *opts) 
   snprintf(r->log, sizeof r->log, "%s/registry.log", r->dir);
   snprintf(r->storage, sizeof r->storage, "%s/data", r->dir);
   snprintf(r->config, sizeof r->config, "%s/config.yml", r->dir);
-  char auth[600] = "";
-  if (opts && opts->user) {
+  char auth[1200] = "";
+  if (opts && opts->token_realm) {
+    if (!opts->token_service || !opts->token_issuer || !opts->token_certs) die("token options incomplete");
+    snprintf(auth, sizeof auth,
+             "auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
+             opts->token_realm, opts->token_service, opts->token_issuer, opts->token_certs);
+    r->push_port = free_port();
+    snprintf(r->push_host, sizeof r->push_host, "127.0.0.1:%u", r->push_port);
+    snprintf(r->push_config, sizeof r->push_config, "%s/push-config.yml", r->dir);
+    write_config(r->push_config, r->storage, r->push_host, "");
+  } else if (opts && opts->user) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "htpasswd -Bbn '%s' '%s' > '%s/htpasswd'", opts->user, opts->pass, r->dir);
     if (system(cmd) != 0) die("htpasswd");
@@ -91,26 +120,22 @@ kq_test_registry_t *kq_test_registry_start(const kq_test_registry_opts_t *opts) 
     r->auth = true;
     snprintf(r->cred, sizeof r->cred, "%s:%s", opts->user, opts->pass);
   }
-  FILE *f = fopen(r->config, "w");
-  if (!f) die("config");
-  fprintf(f,
-          "version: 0.1\n"
-          "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
-          "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n"
-          "  cache:\n    blobdescriptor: inmemory\n"
-          "http:\n  addr: %s\n%s",
-          r->storage, r->host, auth);
-  fclose(f);
+  write_config(r->config, r->storage, r->host, auth);
   spawn(r);
   return r;
 }
 
-void kq_test_registry_stop(kq_test_registry_t *r) {
-  if (r->pid <= 0) return;
-  kill(r->pid, SIGTERM);
+static void stop_one(pid_t *pid) {
+  if (*pid <= 0) return;
+  kill(*pid, SIGTERM);
   int st;
-  waitpid(r->pid, &st, 0);
-  r->pid = 0;
+  waitpid(*pid, &st, 0);
+  *pid = 0;
+}
+
+void kq_test_registry_stop(kq_test_registry_t *r) {
+  stop_one(&r->pid);
+  stop_one(&r->push_pid);
 }
 
 void kq_test_registry_restart(kq_test_registry_t *r) {
@@ -151,7 +176,8 @@ int kq_test_registry_push(kq_test_registry_t *r, const char *form, const char *n
                           const char *input, char *digest) {
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "'%s/examples/push-image.sh' -f %s %s%s%s http://%s '%s' '%s'", src_dir(), form,
-           r->auth ? "-u '" : "", r->auth ? r->cred : "", r->auth ? "'" : "", r->host, name_tag, input);
+           r->auth ? "-u '" : "", r->auth ? r->cred : "", r->auth ? "'" : "",
+           r->push_port ? r->push_host : r->host, name_tag, input);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   char line[256] = "";
@@ -161,6 +187,21 @@ int kq_test_registry_push(kq_test_registry_t *r, const char *form, const char *n
   line[strcspn(line, "\r\n")] = '\0';
   snprintf(digest, 80, "%s", line);
   return strncmp(digest, "sha256:", 7) == 0 ? 0 : -1;
+}
+
+int kq_test_registry_script(kq_test_registry_t *r, const char *sh_script, const char *args, char *out) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s/%s' http://%s %s", src_dir(), sh_script, r->push_port ? r->push_host : r->host,
+           args ? args : "");
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char line[256] = "";
+  char *got = fgets(line, sizeof line, p);
+  int st = pclose(p);
+  if (st != 0) return -1;
+  line[strcspn(line, "\r\n")] = '\0';
+  if (out) snprintf(out, 256, "%s", got ? line : "");
+  return 0;
 }
 
 const char *kq_test_registry_blob_file(const kq_test_registry_t *r, const char *digest) {
