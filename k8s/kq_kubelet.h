@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kq_actor.h"
+#include "kq_http.h"
 
 typedef struct kq_kubelet kq_kubelet_t;
 
@@ -80,6 +81,23 @@ kq_kubelet_t *kq_kubelet_new(kq_system_t *sys, const kq_kubelet_opts_t *opts,
 /* Ends every follow stream (final chunk, subscription cancelled), closes all connections and the
  * listener, and releases the system handle. NULL is a no-op. */
 void kq_kubelet_free(kq_kubelet_t *k);
+
+/* Authorization of authenticated callers (TLS mode), like a kubelet with
+ * --authorization-mode=Webhook: /pods and /containerLogs need `get` on nodes/proxy for this
+ * node, decided by a SubjectAccessReview with the API server for the user in the client
+ * certificate (CN user, O groups, plus system:authenticated) and cached. Denied → 403; no
+ * decision (API unreachable) → 503, not cached. /healthz needs authentication only. */
+typedef struct kq_kubelet_authz_opts {
+  struct kq_k8s_config *config; /* borrowed; must outlive the server (token re-read uses it) */
+  kq_http_t *http;              /* borrowed; must outlive the server or the system */
+  const char *node_name;        /* copied; the `name` in the review */
+  uint32_t allow_ttl_s;         /* cache lifetime of an allowed decision; 0 = 300 */
+  uint32_t deny_ttl_s;          /* of a denied one; 0 = 30 */
+} kq_kubelet_authz_opts_t;
+/* Turns authorization on (once; KQ_EEXIST after). Needs TLS with client certificates. */
+int kq_kubelet_set_authz(kq_kubelet_t *k, const kq_kubelet_authz_opts_t *o);
+/* SubjectAccessReviews sent so far (cache misses). */
+uint64_t kq_kubelet_authz_reviews(const kq_kubelet_t *k);
 
 /* The port actually bound. */
 uint16_t kq_kubelet_port(const kq_kubelet_t *k);

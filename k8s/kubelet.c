@@ -20,6 +20,7 @@
 #include "kq_alloc.h"
 #include "kq_clock.h"
 #include "kq_error.h"
+#include "kq_k8s_internal.h"
 #include "kq_k8s_types.h"
 #include "kq_log.h"
 #include "kubelet_internal.h"
@@ -27,6 +28,17 @@
 #define MAX_NAME 253
 
 typedef struct follow follow_t;
+
+/* A request waiting for its authorization decision. `req`/`conn` are NULL once the client went
+ * away (evhttp frees the request with its connection). */
+typedef struct pending {
+  kq_kubelet_t *k;
+  uint64_t ticket;
+  struct evhttp_request *req;
+  struct evhttp_connection *conn;
+  char *user;
+  struct pending *next;
+} pending_t;
 
 struct kq_kubelet {
   kq_system_t *sys;
@@ -40,6 +52,9 @@ struct kq_kubelet {
   follow_t *follows;
   size_t nfollows;
   uint64_t requests;
+  kq_kubelet_authz_t *az;  /* NULL = authentication only */
+  pending_t *pending;
+  uint64_t next_ticket;
 };
 
 struct follow {
@@ -362,6 +377,111 @@ static follow_t *follow_by_req(kq_kubelet_t *k, struct evhttp_request *req) {
   return NULL;
 }
 
+/* ---- routing and authorization ---- */
+
+static void serve(kq_kubelet_t *k, struct evhttp_request *req) {
+  const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+  if (!path) path = "/";
+  if (!strcmp(path, "/healthz")) reply_text(k, req, 200, "ok");
+  else if (!strcmp(path, "/pods") || !strcmp(path, "/pods/")) route_pods(k, req);
+  else if (!strncmp(path, "/containerLogs/", 15)) route_logs(k, req, path + 15);
+  else reply_text(k, req, 404, "404 page not found");
+}
+
+#define AUTHZ_VERB "get"
+#define AUTHZ_SUB "proxy" /* the kubelet's subresource for /pods, /containerLogs and the rest */
+
+static void forbid(kq_kubelet_t *k, struct evhttp_request *req, const char *user, const char *reason) {
+  char *msg = kq_asprintf("Forbidden (user=%s, verb=" AUTHZ_VERB ", resource=nodes, subresource=" AUTHZ_SUB ")%s%s",
+                          user, reason && *reason ? ": " : "", reason && *reason ? reason : "");
+  reply_text(k, req, 403, msg);
+  free(msg);
+}
+
+static void pending_free(kq_kubelet_t *k, pending_t *p) {
+  for (pending_t **pp = &k->pending; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  if (p->conn) evhttp_connection_set_closecb(p->conn, NULL, NULL);
+  free(p->user);
+  free(p);
+}
+
+static void on_pending_close(struct evhttp_connection *conn, void *ud) {
+  pending_t *p = ud;
+  p->req = NULL;
+  p->conn = NULL;
+}
+
+static void on_authz(void *ud, uint64_t ticket, bool allowed, bool error, const char *reason) {
+  kq_kubelet_t *k = ud;
+  pending_t *p = k->pending;
+  while (p && p->ticket != ticket) p = p->next;
+  if (!p) return;
+  struct evhttp_request *req = p->req;
+  char *user = p->user;
+  p->user = NULL;
+  pending_free(k, p);
+  if (req) {
+    if (error) {
+      char *msg = kq_asprintf("authorization check failed: %s", reason ? reason : "?");
+      reply_text(k, req, 503, msg);
+      free(msg);
+    } else if (allowed) {
+      serve(k, req);
+    } else {
+      KQ_INFO("kubelet", "request forbidden", "user=%s reason=\"%s\"", user, reason ? reason : "");
+      forbid(k, req, user, reason);
+    }
+  }
+  free(user);
+}
+
+/* Decides now (cached) or parks the request until the review answers. */
+static void authorize(kq_kubelet_t *k, struct evhttp_request *req, SSL *ssl) {
+  char *user = NULL, **groups = NULL;
+  size_t ngroups = 0;
+  if (!kq_kubelet_peer_identity(ssl, &user, &groups, &ngroups)) {
+    reply_text(k, req, 403, "Forbidden: the client certificate names no user (CN)");
+    free(user);
+    kq_k8s_strv_free(groups, ngroups);
+    return;
+  }
+  bool authd = false;
+  for (size_t i = 0; i < ngroups; i++) authd |= !strcmp(groups[i], "system:authenticated");
+  if (!authd) { /* as the API server's authenticator adds it */
+    groups = kq_realloc(groups, (ngroups + 1) * sizeof(char *));
+    groups[ngroups++] = kq_strdup("system:authenticated");
+  }
+  char *key = kq_kubelet_authz_key(user, groups, ngroups, AUTHZ_VERB, AUTHZ_SUB);
+  const char *why = NULL;
+  int d = kq_kubelet_authz_cached(k->az, key, &why);
+  if (d == 1) {
+    serve(k, req);
+  } else if (d == 0) {
+    forbid(k, req, user, why);
+  } else {
+    pending_t *p = KQ_NEW(pending_t);
+    p->k = k;
+    p->ticket = ++k->next_ticket;
+    p->req = req;
+    p->conn = evhttp_request_get_connection(req);
+    p->user = kq_strdup(user);
+    p->next = k->pending;
+    k->pending = p;
+    if (p->conn) evhttp_connection_set_closecb(p->conn, on_pending_close, p);
+    if (kq_kubelet_authz_review(k->az, p->ticket, key, user, groups, ngroups, AUTHZ_VERB, AUTHZ_SUB) != KQ_OK) {
+      pending_free(k, p);
+      reply_text(k, req, 503, "authorization check failed: the authorizer is not running");
+    }
+  }
+  free(key);
+  free(user);
+  kq_k8s_strv_free(groups, ngroups);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg) {
   kq_kubelet_t *k = arg;
   const char *uri = evhttp_request_get_uri(req);
@@ -376,11 +496,13 @@ static void dispatch(struct evhttp_request *req, void *arg) {
     reply_text(k, req, 400, "bad request");
     return;
   }
+  SSL *ssl = NULL;
   if (k->need_client_cert) {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
     const char *why = NULL;
-    if (!bev || !kq_kubelet_peer_verified(bufferevent_openssl_get_ssl(bev), &why)) {
+    ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (!bev || !kq_kubelet_peer_verified(ssl, &why)) {
       char *msg = kq_asprintf("Unauthorized: %s", why ? why : "no TLS session");
       evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "x509");
       reply_text(k, req, 401, msg);
@@ -395,11 +517,8 @@ static void dispatch(struct evhttp_request *req, void *arg) {
     return;
   }
   const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-  if (!path) path = "/";
-  if (!strcmp(path, "/healthz")) reply_text(k, req, 200, "ok");
-  else if (!strcmp(path, "/pods") || !strcmp(path, "/pods/")) route_pods(k, req);
-  else if (!strncmp(path, "/containerLogs/", 15)) route_logs(k, req, path + 15);
-  else reply_text(k, req, 404, "404 page not found");
+  if (k->az && ssl && !(path && !strcmp(path, "/healthz"))) authorize(k, req, ssl);
+  else serve(k, req);
 }
 
 /* ---- server ---- */
@@ -471,8 +590,21 @@ kq_kubelet_t *kq_kubelet_new(kq_system_t *sys, const kq_kubelet_opts_t *opts, co
   return k;
 }
 
+int kq_kubelet_set_authz(kq_kubelet_t *k, const kq_kubelet_authz_opts_t *o) {
+  if (!k || !o) return KQ_EINVAL;
+  if (k->az) return KQ_EEXIST;
+  if (!k->need_client_cert) return KQ_EINVAL; /* nobody to authorize without client certificates */
+  int err = KQ_OK;
+  k->az = kq_kubelet_authz_new(k->sys, o, on_authz, k, &err);
+  return k->az ? KQ_OK : err;
+}
+
+uint64_t kq_kubelet_authz_reviews(const kq_kubelet_t *k) { return k && k->az ? kq_kubelet_authz_count(k->az) : 0; }
+
 void kq_kubelet_free(kq_kubelet_t *k) {
   if (!k) return;
+  kq_kubelet_authz_release(k->az);
+  while (k->pending) pending_free(k, k->pending);
   while (k->follows) follow_free(k->follows);
   evhttp_free(k->http);
   if (k->ssl) SSL_CTX_free(k->ssl);

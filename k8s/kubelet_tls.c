@@ -145,3 +145,37 @@ bool kq_kubelet_peer_verified(SSL *ssl, const char **why) {
   }
   return true;
 }
+
+static char *name_entry(X509_NAME *n, int idx) {
+  X509_NAME_ENTRY *e = X509_NAME_get_entry(n, idx);
+  ASN1_STRING *d = e ? X509_NAME_ENTRY_get_data(e) : NULL;
+  unsigned char *utf8 = NULL;
+  int len = d ? ASN1_STRING_to_UTF8(&utf8, d) : -1;
+  if (len < 0) return NULL;
+  char *s = kq_strndup((const char *)utf8, (size_t)len);
+  OPENSSL_free(utf8);
+  return s;
+}
+
+bool kq_kubelet_peer_identity(SSL *ssl, char **user, char ***groups, size_t *ngroups) {
+  *user = NULL;
+  *groups = NULL;
+  *ngroups = 0;
+  X509 *peer = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+  if (!peer) return false;
+  X509_NAME *n = X509_get_subject_name(peer);
+  int i = n ? X509_NAME_get_index_by_NID(n, NID_commonName, -1) : -1;
+  if (i >= 0) *user = name_entry(n, i);
+  size_t cap = 0;
+  for (i = -1; n && (i = X509_NAME_get_index_by_NID(n, NID_organizationName, i)) >= 0;) {
+    char *g = name_entry(n, i);
+    if (!g) continue;
+    if (*ngroups == cap) {
+      cap = cap ? cap * 2 : 4;
+      *groups = kq_realloc(*groups, cap * sizeof(char *));
+    }
+    (*groups)[(*ngroups)++] = g;
+  }
+  X509_free(peer);
+  return *user != NULL && (*user)[0] != '\0';
+}

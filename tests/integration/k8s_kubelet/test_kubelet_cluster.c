@@ -22,6 +22,8 @@
 #include "kq_alloc.h"
 #include "kq_clock.h"
 #include "kq_error.h"
+#include "kq_http.h"
+#include "kq_k8s_config.h"
 #include "kq_kubelet.h"
 #include "kq_kubelet_provider.h"
 #include "kq_logstore.h"
@@ -36,6 +38,8 @@ typedef struct fx {
   kq_kubelet_glue_t glue;
   kq_kubelet_provider_t pv;
   kq_kubelet_t *k;
+  kq_http_t *http;          /* authz only */
+  kq_k8s_config_t cfg;      /* authz only */
 } fx_t;
 
 /* A child process whose stdout+stderr is collected from the loop. */
@@ -152,18 +156,38 @@ static int setup(void **state) {
 }
 
 static bool system_idle(const void *ud) { return kq_system_idle(((const fx_t *)ud)->sys); }
+static bool no_actors(const void *ud) { return kq_system_actor_count(((const fx_t *)ud)->sys) == 0; }
 static bool never(const void *ud) { return false; }
 
 static int teardown(void **state) {
   fx_t *f = *state;
   kq_kubelet_free(f->k);
   kq_system_shutdown(f->sys, NULL, NULL);
+  if (f->http) {
+    assert_true(run_until(f, no_actors, f, 5000));
+    kq_http_free(f->http);
+  }
   assert_true(run_until(f, system_idle, f, 5000));
   assert_int_equal(kq_system_close(f->sys), KQ_OK);
   run_until(f, never, NULL, 10);
   event_base_free(f->base);
   kq_logstore_free(f->logs);
+  kq_k8s_config_clear(&f->cfg);
   free(f);
+  return 0;
+}
+
+/* The same server with SubjectAccessReview authorization for node "kuack-authz". */
+static int setup_authz(void **state) {
+  setup(state);
+  fx_t *f = *state;
+  char *err = NULL;
+  if (kq_k8s_config_load_kubeconfig(g_cluster->kubeconfig, "admin", &f->cfg, &err) != KQ_OK)
+    fail_msg("kubeconfig: %s", err);
+  f->http = kq_http_new(f->sys);
+  kq_kubelet_authz_opts_t ao = {.config = &f->cfg, .http = f->http, .node_name = "kuack-authz"};
+  assert_int_equal(kq_kubelet_set_authz(f->k, &ao), KQ_OK);
+  assert_int_equal(kq_kubelet_set_authz(f->k, &ao), KQ_EEXIST);
   return 0;
 }
 
@@ -217,11 +241,101 @@ static void test_kubectl_logs(void **state) {
   assert_int_equal(kq_kubelet_follows(f->k), 0);
 }
 
+/* A client certificate for `subject`, signed by the cluster CA (the kubelet client CA here). */
+static void make_cert(const char *name, const char *subject) {
+  int st;
+  char *out = kq_test_sh(&st,
+                         "cd %s/pki && printf 'extendedKeyUsage=clientAuth\n' > %s.ext && "
+                         "openssl req -new -newkey rsa:2048 -nodes -keyout %s.key -subj '%s' -out %s.csr 2>&1 && "
+                         "openssl x509 -req -in %s.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+                         "-extfile %s.ext -out %s.crt 2>&1",
+                         g_cluster->dir, name, name, subject, name, name, name, name);
+  if (st) fail_msg("openssl: %s", out);
+  free(out);
+}
+
+/* curl as `name` (its certificate) against the kubelet, run from the loop; returns the output
+ * (body then the HTTP code on the last line), owned. */
+static char *curl_as(fx_t *f, const char *name, const char *path) {
+  char *cmd = kq_asprintf("curl -sk --cert %s/pki/%s.crt --key %s/pki/%s.key -w '\n%%{http_code}' "
+                          "https://127.0.0.1:%u%s",
+                          g_cluster->dir, name, g_cluster->dir, name, (unsigned)kq_kubelet_port(f->k), path);
+  child_t c;
+  child_start(f, &c, cmd);
+  free(cmd);
+  int st = child_finish(f, &c, 30000);
+  if (st != 0) fail_msg("curl (%d): %s", st, c.out);
+  return c.out;
+}
+
+static bool ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), t = strlen(tail);
+  return n >= t && !strcmp(s + n - t, tail);
+}
+
+/* The API server's kubelet client identity is allowed by a real SubjectAccessReview (kubectl
+ * logs works); a user without RBAC rights gets 403 and stays denied from the cache; a user
+ * granted `get nodes/proxy` by RBAC is allowed; /healthz needs authentication only. */
+static void test_authz(void **state) {
+  fx_t *f = *state;
+  char *node = kq_asprintf(
+      "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"kuack-authz\"},"
+      "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],"
+      "\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":%u}}}}",
+      (unsigned)kq_kubelet_port(f->k));
+  kubectl_ok("create -f - <<'EOF'\n%s\nEOF", node);
+  free(node);
+  kubectl_ok("%s", "create -f - <<'EOF'\n"
+                   "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"authz\",\"namespace\":\"default\"},"
+                   "\"spec\":{\"nodeName\":\"kuack-authz\",\"containers\":[{\"name\":\"main\",\"image\":\"example/hello\"}]}}\n"
+                   "EOF");
+  kq_logstream_t *ls = kq_logstore_open(f->logs, "default", "authz", "main");
+  kq_logstream_append(ls, 1, kq_wall_ns(kq_system_clock(f->sys)), "authorized line\n", 16);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 0);
+
+  char *cmd = kq_asprintf("kubectl --kubeconfig %s logs -n default authz", g_cluster->kubeconfig);
+  child_t c;
+  child_start(f, &c, cmd);
+  free(cmd);
+  int st = child_finish(f, &c, 30000);
+  if (st != 0 || !strstr(c.out, "authorized line\n")) fail_msg("kubectl logs (%d):\n%s", st, c.out);
+  free(c.out);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 1);
+
+  make_cert("mallory", "/O=devs/CN=mallory");
+  make_cert("alice", "/CN=alice");
+  char *out = curl_as(f, "mallory", "/containerLogs/default/authz/main");
+  if (!ends_with(out, "\n403") || !strstr(out, "Forbidden (user=mallory, verb=get, resource=nodes, subresource=proxy)"))
+    fail_msg("mallory: %s", out);
+  assert_null(strstr(out, "authorized line"));
+  free(out);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 2);
+  out = curl_as(f, "mallory", "/pods");
+  if (!ends_with(out, "\n403")) fail_msg("mallory again: %s", out);
+  free(out);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 2); /* the denial came from the cache */
+  out = curl_as(f, "mallory", "/healthz");
+  if (!ends_with(out, "\n200") || strncmp(out, "ok", 2) != 0) fail_msg("mallory healthz: %s", out);
+  free(out);
+
+  kubectl_ok("%s", "create clusterrole kubelet-proxy --verb=get --resource=nodes/proxy");
+  kubectl_ok("%s", "create clusterrolebinding alice-kubelet-proxy --clusterrole=kubelet-proxy --user=alice");
+  out = curl_as(f, "alice", "/containerLogs/default/authz/main");
+  if (!ends_with(out, "\n200") || !strstr(out, "authorized line")) fail_msg("alice: %s", out);
+  free(out);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 3);
+  out = curl_as(f, "alice", "/pods");
+  if (!ends_with(out, "\n200") || !strstr(out, "PodList")) fail_msg("alice /pods: %s", out);
+  free(out);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 3); /* cached */
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   g_cluster = kq_test_cluster_up(NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_kubectl_logs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_authz, setup_authz, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   kq_test_cluster_down(g_cluster);
