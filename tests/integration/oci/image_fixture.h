@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kq_alloc.h"
 #include "kq_error.h"
@@ -44,7 +45,7 @@ static const kq_actor_type_t if_sink_type = {.name = "sink", .state_size = sizeo
                                              .init = if_sink_init, .dispatch = if_sink_dispatch,
                                              .stop = if_sink_stop};
 
-static void if_clear(if_sink_t *s) {
+static inline void if_clear(if_sink_t *s) {
   for (size_t i = 0; i < s->n; i++) {
     kq_oci_artefact_free(&s->r[i]->art);
     free(s->r[i]);
@@ -53,7 +54,7 @@ static void if_clear(if_sink_t *s) {
 }
 
 /* Steps `base` until cond(ud) or `ms` pass. */
-static bool if_run_until(struct event_base *base, bool (*cond)(const void *), const void *ud, unsigned ms) {
+static inline bool if_run_until(struct event_base *base, bool (*cond)(const void *), const void *ud, unsigned ms) {
   kq_test_deadline_t d;
   kq_test_deadline_start(&d, base, ms);
   bool ok;
@@ -72,7 +73,7 @@ static bool if_replies(const void *ud) {
 }
 
 /* Sends one request and waits (60 s at most) for its reply; returns it (owned by the sink). */
-static kq_image_reply_t *if_ask(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink, kq_aid_t to,
+static inline kq_image_reply_t *if_ask(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink, kq_aid_t to,
                                 const char *image, kq_pull_policy_t pol, const char *secret) {
   if_clear(sink);
   const char *secrets[1] = {secret};

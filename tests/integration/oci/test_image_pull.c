@@ -20,6 +20,7 @@
 #include "kq_error.h"
 #include "kq_http.h"
 #include "kq_image.h"
+#include "kq_oci_digest.h"
 #include "kq_pool.h"
 #include "kq_test_registry.h"
 
@@ -219,6 +220,25 @@ static void test_pull_forms(void **st) {
   r = ask(img(F->reg, "t/pkg:v1"), KQ_PULL_NEVER, NULL, "wasi", "pkg/hello_bg.wasm");
   assert_int_equal(r->rc, KQ_OK);
   assert_int_equal(r->art.kind, KQ_OCI_KIND_WASI);
+  /* the override's module is hashed (on the pool) for the reply */
+  char path[PATH_MAX + 1100], want[72];
+  snprintf(path, sizeof path, "%s/pkg/hello_bg.wasm", r->root);
+  assert_int_equal(kq_oci_sha256_file(path, want, NULL), KQ_OK);
+  assert_string_equal(r->art.module_digest, want);
+  /* an artefact stored without module_digest (older meta.json) gets it computed for the reply */
+  uint64_t preps = kq_image_service_preps(F->svc);
+  char meta[PATH_MAX + 16], cmd[4 * (PATH_MAX + 16) + 200];
+  snprintf(meta, sizeof meta, "%s/../meta.json", r->root);
+  snprintf(cmd, sizeof cmd, "jq -c 'del(.module_digest, .module_size)' '%s' > '%s.new' && mv '%s.new' '%s'", meta, meta,
+           meta, meta);
+  assert_int_equal(system(cmd), 0);
+  r = ask(img(F->reg, "t/pkg:v1"), KQ_PULL_NEVER, NULL, NULL, NULL);
+  assert_int_equal(r->rc, KQ_OK);
+  assert_int_equal(kq_image_service_preps(F->svc), preps + 1);
+  snprintf(path, sizeof path, "%s/%s", r->root, r->art.module);
+  assert_int_equal(kq_oci_sha256_file(path, want, NULL), KQ_OK);
+  assert_string_equal(r->art.module_digest, want);
+  assert_true(r->art.module_size > 0);
   r = ask(img(F->reg, "t/pkg:v1"), KQ_PULL_NEVER, NULL, NULL, "nope.wasm");
   assert_int_equal(r->reason, KQ_OCI_REASON_ERR_IMAGE_PULL);
   assert_non_null(strstr(r->message, "nope.wasm"));
