@@ -210,6 +210,13 @@ static int start_sources(node_app_t *app) {
       KQ_ERROR("node", "cannot start the Kubernetes client", "err=%s", kq_strerror(err));
       return err ? err : KQ_EINVAL;
     }
+    if (app->kubelet) { /* kubelet API callers are authorized by SubjectAccessReview (k8s/kubelet_authz.c) */
+      kq_kubelet_authz_opts_t ao = {.config = app->cfg.k8s, .http = app->http, .node_name = c->node_name};
+      if ((err = kq_kubelet_set_authz(app->kubelet, &ao)) != KQ_OK) {
+        KQ_ERROR("node", "cannot start kubelet API authorization", "err=%s", kq_strerror(err));
+        return err;
+      }
+    }
     KQ_INFO("node", "kubernetes", "server=%s context=%s node=%s", app->cfg.k8s->server,
             app->cfg.k8s->context ? app->cfg.k8s->context : "-", c->node_name);
   } else {
