@@ -1,10 +1,11 @@
-/* Fuzz target: WWW-Authenticate parsing, token replies and config.json credentials. */
+/* Fuzz target: WWW-Authenticate parsing, token replies, config.json credentials and Retry-After. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kq_oci_auth.h"
+#include "kq_oci_pull.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);
@@ -16,6 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(kq_oci_token_parse(s, size, &exp));
   kq_oci_creds_t cr;
   kq_oci_creds_lookup(s, "docker.io", &cr);
+  uint64_t delay;
+  kq_oci_retry_after_parse(s, 784111777ull * 1000000000ull, &delay);
   free(s);
   return 0;
 }
