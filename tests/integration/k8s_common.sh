@@ -1,0 +1,63 @@
+# Shell helpers shared by the Kubernetes script tests (source it; needs bash, set -euo pipefail).
+# The caller sets WORK (a fresh temporary folder) and NODE_LOG (kuack-node's log file) first.
+# Provides: fail, PIDS + an EXIT trap that stops them and the test cluster, freeport, until_ok,
+# k (kubectl against the test cluster), cluster_up, registry_up, wasm_build, push_wasm.
+ROOT=${KQ_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TC=$ROOT/../shared/k8s/testcluster
+PIDS=()
+fail() { echo "FAIL: $*" >&2; echo "--- kuack-node log" >&2; tail -n 80 "$NODE_LOG" >&2 || true; exit 1; }
+k8s_cleanup() {
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$TC" down "$WORK/cluster" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap k8s_cleanup EXIT
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# until_ok DEADLINE_S CMD...: re-runs CMD every 0.2 s until it succeeds or the deadline passes.
+until_ok() {
+  local end=$((SECONDS + $1)); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+k() { kubectl --kubeconfig "$KUBECONFIG" "$@" 2>/dev/null; }
+# Starts the test API server (+etcd) in $WORK/cluster and loads its env (KUBECONFIG, ...).
+cluster_up() {
+  "$TC" up "$WORK/cluster" >/dev/null || fail "the test cluster did not start"
+  # shellcheck disable=SC1091
+  . "$WORK/cluster/env"
+  export KUBECONFIG
+}
+# registry_up NAME [USER PASS]: a docker-registry on a free port (htpasswd Basic auth when USER is
+# given); sets REG_<NAME>=127.0.0.1:port.
+registry_up() {
+  local name=$1 user=${2:-} pass=${3:-} port auth=""
+  port=$(freeport)
+  mkdir -p "$WORK/reg-$name"
+  if [ -n "$user" ]; then
+    htpasswd -Bbn "$user" "$pass" > "$WORK/reg-$name/htpasswd" 2>/dev/null || fail "htpasswd"
+    auth="auth: {htpasswd: {realm: kuack-test, path: $WORK/reg-$name/htpasswd}}"
+  fi
+  cat > "$WORK/reg-$name/config.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $WORK/reg-$name/data}}
+http: {addr: 127.0.0.1:$port}
+$auth
+YAML
+  docker-registry serve "$WORK/reg-$name/config.yml" >"$WORK/reg-$name.log" 2>&1 &
+  PIDS+=($!)
+  # /v2/ answers 401 behind auth: any HTTP answer means it is up.
+  until_ok 20 curl -s -o /dev/null "http://127.0.0.1:$port/v2/" || fail "registry $name did not start"
+  printf -v "REG_$name" '%s' "127.0.0.1:$port"
+}
+# wasm_build SRC OUT: a WASI module with the toolchain the examples use.
+wasm_build() { clang --target=wasm32-wasi -O2 -Wl,--strip-all "$1" -o "$2" || fail "cannot build $1"; }
+# push_wasm REGISTRY NAME:TAG FILE [USER:PASS]
+push_wasm() {
+  local cred=()
+  [ -n "${4:-}" ] && cred=(-u "$4")
+  bash "$ROOT/examples/push-image.sh" "${cred[@]}" "http://$1" "$2" "$3" >/dev/null || fail "cannot push $2"
+}
