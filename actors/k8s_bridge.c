@@ -1,6 +1,13 @@
 /* The Kubernetes bridge (see kq_k8s_bridge.h). It tracks the uids it handed to the node actor
  * (with whether the API is deleting them) so SYNC can remove the missing ones and a finished
- * graceful deletion can be completed with the final delete. */
+ * graceful deletion can be completed with the final delete.
+ *
+ * Start-up reconcile: a Pod this process never handed out, not finished, whose API status shows
+ * that a kuack-node already sent it to a browser (a container id, a running or terminated
+ * container, phase Running) was running when the node restarted. Browser sessions do not survive
+ * a restart (a reconnecting agent drops runs the new process does not know), so its run is lost:
+ * the Pod is failed (reason NodeRestarted, a Warning Event) and never run a second time. It stays
+ * tracked as `dead` so later watch events do not revive it; its deletion is completed at once. */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +21,7 @@
 #include "kq_log.h"
 #include "kq_node.h"
 #include "kq_scheduler.h"
+#include "pod_internal.h"
 
 enum {
   BRIDGE_POD_EVENT = KQ_MSG_USER + 480,
@@ -26,6 +34,7 @@ enum {
 typedef struct tracked {
   char *uid, *ns, *name;
   bool deleting;              /* the API object has a deletionTimestamp */
+  bool dead;                  /* failed by the start-up reconcile; never handed to the node */
 } tracked_t;
 
 typedef struct bridge {
@@ -65,6 +74,7 @@ static void track(bridge_t *b, const kq_pod_t *p) {
     t->uid = kq_strdup(p->meta.uid);
     t->ns = kq_strdup(kq_pod_namespace(p));
     t->name = kq_strdup(p->meta.name ? p->meta.name : "");
+    t->dead = false;
   }
   t->deleting = p->meta.deletion_ns != 0;
 }
@@ -73,15 +83,87 @@ static bool finished(const kq_pod_t *p) {
   return p->status.phase == KQ_PHASE_SUCCEEDED || p->status.phase == KQ_PHASE_FAILED;
 }
 
+static bool ran_before(const kq_pod_t *p) {
+  if (p->status.phase == KQ_PHASE_RUNNING) return true;
+  for (size_t i = 0; i < p->status.ncontainer_statuses; i++) {
+    const kq_container_status_t *cs = &p->status.container_statuses[i];
+    if (cs->container_id || cs->state.kind == KQ_CSTATE_RUNNING || cs->state.kind == KQ_CSTATE_TERMINATED ||
+        cs->last_state.kind == KQ_CSTATE_TERMINATED || cs->restart_count > 0)
+      return true;
+  }
+  return false;
+}
+
+/* Fails a Pod that was running when the node restarted (see the top of the file). */
+static void fail_restarted(bridge_t *b, const kq_pod_t *p) {
+  uint64_t now = kq_wall_ns(kq_system_clock(kq_actor_system(b->self)));
+  const kq_container_status_t *old = p->status.ncontainer_statuses ? &p->status.container_statuses[0] : NULL;
+  const kq_pod_container_t *c = p->spec.ncontainers ? &p->spec.containers[0] : NULL;
+  const char *cid = old && old->container_id ? old->container_id : NULL;
+  if (cid && !strncmp(cid, "kuack://", 8)) cid += 8;
+  char run[160] = "";
+  if (cid) snprintf(run, sizeof run, " (run %s)", cid);
+  char msg[512];
+  snprintf(msg, sizeof msg,
+           "kuack-node restarted while the container was placed on a browser%s; the run is lost and is "
+           "not started again (a Pod never runs twice)", run);
+  kq_pod_runstate_t rs = {
+      .phase = KQ_PHASE_FAILED,
+      .pod_reason = "NodeRestarted",
+      .pod_message = msg,
+      .container = old && old->name ? old->name : (c ? c->name : NULL),
+      .image = c ? c->image : (old ? old->image : NULL),
+      .image_id = old ? old->image_id : NULL,
+      .run_id = (char *)cid,
+      .host_ip = p->status.host_ip,
+      .qos_class = p->status.qos_class,
+      .restarts = old && old->restart_count > 0 ? (uint32_t)old->restart_count : 0,
+      .created_ns = p->meta.creation_ns,
+      .start_ns = p->status.start_ns,
+      .ready_since_ns = now,
+  };
+  rs.cur.kind = KQ_CSTATE_TERMINATED;
+  rs.cur.exit_code = 137;
+  rs.cur.reason = "NodeRestarted";
+  rs.cur.message = msg;
+  rs.cur.started_ns = old && old->state.kind != KQ_CSTATE_WAITING ? old->state.started_ns : 0;
+  rs.cur.finished_ns = now;
+  rs.cur.container_id = old ? old->container_id : NULL;
+  if (old) rs.last = old->last_state;
+  kq_pod_status_t st;
+  kq_pod_build_status(&rs, &st);
+  kq_k8s_patch_pod_status(b->self, b->client, kq_pod_namespace(p), p->meta.name, &st, 0, 0);
+  kq_pod_status_clear(&st);
+  kq_k8s_event_t ev = {.kind = "Pod", .ns = kq_pod_namespace(p), .name = p->meta.name, .uid = p->meta.uid,
+                       .reason = "NodeRestarted", .message = msg, .warning = true};
+  kq_k8s_emit_event(b->self, b->client, &ev);
+  KQ_WARN("k8s-bridge", "pod failed: node restarted under it", "pod=%s/%s uid=%s", kq_pod_namespace(p),
+          p->meta.name, p->meta.uid);
+}
+
 /* Hands a pod (moved out of `p`) to the node actor. Pods already finished in the API and not
- * ours are never started again. */
+ * ours are never started again; pods a previous kuack-node started are failed. */
 static void upsert(bridge_t *b, kq_pod_t *p) {
   if (!p->meta.uid || !p->meta.name) return;
-  if (!find(b, p->meta.uid)) {
+  tracked_t *t = find(b, p->meta.uid);
+  if (t && t->dead) {
+    if (p->meta.deletion_ns && !t->deleting) {
+      kq_k8s_delete_pod(b->self, b->client, t->ns, t->name, t->uid, 0, 0, 0);
+      t->deleting = true;
+    }
+    return;
+  }
+  if (!t) {
     if (finished(p)) return;
     if (p->meta.deletion_ns) {
       /* Deleted before it ever ran here: nothing to stop, complete the deletion. */
       kq_k8s_delete_pod(b->self, b->client, kq_pod_namespace(p), p->meta.name, p->meta.uid, 0, 0, 0);
+      return;
+    }
+    if (ran_before(p)) {
+      fail_restarted(b, p);
+      track(b, p);
+      find(b, p->meta.uid)->dead = true;
       return;
     }
   }
@@ -96,7 +178,7 @@ static void on_pod_event(bridge_t *b, kq_k8s_pod_event_msg_t *ev) {
     case KQ_K8S_POD_DELETED: {
       tracked_t *t = ev->pod.meta.uid ? find(b, ev->pod.meta.uid) : NULL;
       if (!t) return;
-      kq_tell(b->self, b->node, &kq_node_remove_msg_new(t->uid, 0)->hdr);
+      if (!t->dead) kq_tell(b->self, b->node, &kq_node_remove_msg_new(t->uid, 0)->hdr);
       untrack(b, t);
       return;
     }
@@ -109,7 +191,7 @@ static void on_pod_event(bridge_t *b, kq_k8s_pod_event_msg_t *ev) {
           i++;
           continue;
         }
-        kq_tell(b->self, b->node, &kq_node_remove_msg_new(b->pods[i].uid, 0)->hdr);
+        if (!b->pods[i].dead) kq_tell(b->self, b->node, &kq_node_remove_msg_new(b->pods[i].uid, 0)->hdr);
         untrack(b, &b->pods[i]);
       }
       for (size_t j = 0; j < ev->npods; j++) upsert(b, &ev->pods[j]);
@@ -244,6 +326,10 @@ static int bridge_init(kq_actor_t *self, void *state, void *arg) {
     free(b->internal_ip);
     return err ? err : KQ_EINVAL;
   }
+  /* Pods read their Secrets and ConfigMaps through the client. */
+  kq_node_api_msg_t *api = KQ_MSG_NEW(kq_node_api_msg_t, KQ_NODE_MSG_SET_API);
+  api->api = b->client;
+  kq_tell(self, b->node, &api->hdr);
   /* Become the node's upstream; it answers with the current capacity, which registers the Node. */
   kq_tell(self, b->node, KQ_MSG_NEW(kq_msg_t, KQ_NODE_MSG_SET_UPSTREAM));
   return KQ_OK;

@@ -44,6 +44,7 @@ typedef struct kq_node_config {
   void *artefact_url_ud;
   FILE *out;                  /* human-readable transitions; NULL = none */
   kq_aid_t upstream;          /* gets KQ_NODE_UP_* messages (Kubernetes plane); NONE = none */
+  kq_aid_t api;               /* Kubernetes API client for pods (see KQ_NODE_MSG_SET_API); NONE = none */
   uint64_t coalesce_ns;       /* capacity change coalescing; 0 = 1 s */
   uint64_t backoff_base_ns;   /* passed to pod actors */
   uint64_t backoff_max_ns;
@@ -66,7 +67,15 @@ enum {
   KQ_NODE_UP_POD_STATUS,                      /* kq_sink_status_msg_t (copy) */
   KQ_NODE_UP_POD_EVENT,                       /* kq_sink_event_msg_t (copy) */
   KQ_NODE_UP_POD_GONE,                        /* kq_sink_gone_msg_t (copy): deletion finished */
+  /* kq_node_api_msg_t: the Kubernetes API client; pods spawned from now on read the Secrets and
+   * ConfigMaps they reference through it (kq_pod_config_t.api). */
+  KQ_NODE_MSG_SET_API,
 };
+
+typedef struct kq_node_api_msg {
+  kq_msg_t hdr;
+  kq_aid_t api;
+} kq_node_api_msg_t;
 
 typedef struct kq_node_pod_msg {
   kq_msg_t hdr;

@@ -30,6 +30,19 @@ typedef struct kq_pod_config {
   void *image_request_ud;
   char **pull_secrets;        /* borrowed during spawn (copied): Docker config.json texts */
   size_t npull_secrets;
+  /* The Kubernetes API client (k8s/kq_k8s_client.h) for the Secrets and ConfigMaps the Pod
+   * references: imagePullSecrets (type kubernetes.io/dockerconfigjson, key .dockerconfigjson, or
+   * legacy .dockercfg), env valueFrom.configMapKeyRef / envFrom.configMapRef, and, with the
+   * kuack.io/allow-secrets opt-in, secretKeyRef / secretRef. They are read before the image is
+   * requested; a missing one keeps the Pod waiting (CreateContainerConfigError, a Warning Event)
+   * and is read again with back-off. KQ_AID_NONE (standalone) = nothing is read. */
+  kq_aid_t api;
+  /* How those reads are made: NULL = kq_k8s_get_secret / kq_k8s_get_configmap to `api`. Tests set
+   * a function that records the request and answer with a kq_k8s_data_msg_t (id reply_id,
+   * cookie echoed) themselves. */
+  int (*object_request)(void *ud, bool secret, const char *ns, const char *name, kq_aid_t reply_to,
+                        uint32_t reply_id, uint64_t cookie);
+  void *object_request_ud;
   kq_logstore_t *logs;        /* borrowed; outlives the actor */
   kq_pod_url_fn artefact_url;
   void *artefact_url_ud;

@@ -143,6 +143,7 @@ static void spawn_pod(node_t *n, entry_t *e) {
       .cache_key = e->key,
       .backoff_base_ns = n->cfg.backoff_base_ns,
       .backoff_max_ns = n->cfg.backoff_max_ns,
+      .api = n->cfg.api,
   };
   e->aid = kq_pod_spawn(kq_actor_system(n->self), &pc);
   out_line(n, "pod %s/%s  added (image %s)", kq_pod_namespace(&e->pod), e->pod.meta.name,
@@ -390,6 +391,9 @@ static void node_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
       kq_tell(n->self, m->from, &r->hdr);
       return;
     }
+    case KQ_NODE_MSG_SET_API:
+      n->cfg.api = ((const kq_node_api_msg_t *)m)->api;
+      return;
     case KQ_NODE_MSG_CAPACITY_GET: {
       kq_node_capacity_msg_t *r = KQ_MSG_NEW(kq_node_capacity_msg_t, KQ_NODE_UP_CAPACITY);
       r->cap = sum_capacity(n);

@@ -6,7 +6,11 @@
  *   BACKOFF  between runs (CrashLoopBackOff) under restartPolicy OnFailure/Always
  *   DONE     terminal phase reported (Succeeded/Failed); the actor waits for deletion
  *   DELETING cancel sent, waiting for the browser or the grace period
- * Every change is reported to the sink as a status snapshot, every step as an Event. */
+ * Every change is reported to the sink as a status snapshot, every step as an Event. Before
+ * IMAGE, in Kubernetes mode, CONFIG reads the Secrets and ConfigMaps the Pod references
+ * (imagePullSecrets, env from ConfigMaps, opted-in env from Secrets); a missing one keeps the Pod
+ * waiting (CreateContainerConfigError) and is read again with back-off. A deadline cancel the
+ * browser never confirms ends the Pod after the grace period all the same. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +19,33 @@
 #include "kq_error.h"
 #include "kq_browser.h"
 #include "kq_image.h"
-#include "kq_oci_digest.h"
+#include "kq_k8s_client.h"
 #include "kq_oci_store.h"
 #include "kq_log.h"
 #include "kq_scheduler.h"
 #include "pod_internal.h"
 
-#define POD_MSGS(X) X(POD_IMAGE_REPLY) X(POD_PLACED) X(POD_WAITING) X(POD_RUN_REPORT)
+#define POD_MSGS(X) X(POD_IMAGE_REPLY) X(POD_PLACED) X(POD_WAITING) X(POD_RUN_REPORT) X(POD_OBJECT_REPLY)
 KQ_MSG_IDS(pod, POD_MSGS)
 
-enum { T_BACKOFF = 1, T_DEADLINE, T_GRACE, T_IMAGE_RETRY };
+enum { T_BACKOFF = 1, T_DEADLINE, T_GRACE, T_IMAGE_RETRY, T_CONFIG_RETRY, T_DEADLINE_GRACE };
 
-typedef enum { S_IMAGE, S_PLACING, S_STARTING, S_RUNNING, S_BACKOFF, S_DONE, S_DELETING } pod_state_t;
-static const char *const state_names[] = {"image", "placing", "starting", "running", "backoff", "done", "deleting"};
+typedef enum { S_IMAGE, S_PLACING, S_STARTING, S_RUNNING, S_BACKOFF, S_DONE, S_DELETING, S_CONFIG } pod_state_t;
+static const char *const state_names[] = {"image", "placing", "starting", "running", "backoff", "done", "deleting",
+                                          "config"};
+
+/* One Secret or ConfigMap the Pod references (deduplicated by kind and name). */
+typedef struct objref {
+  bool secret;
+  char *name;
+  bool pull;                 /* named in imagePullSecrets */
+  bool required;             /* some reference to it is not optional */
+  bool answered;
+  int rc;                    /* KQ_OK, KQ_ENOENT, ... once answered */
+  char *error;
+  kq_k8s_kv_t *data;
+  size_t ndata;
+} objref_t;
 
 typedef struct pod {
   kq_actor_t *self;
@@ -40,8 +58,14 @@ typedef struct pod {
   /* artefact */
   bool have_artefact;
   kq_oci_artefact_t art;
-  char module_digest[72];    /* sha256 of the module file, for the agent's integrity check */
   uint32_t image_failures;
+  /* referenced Secrets / ConfigMaps (Kubernetes mode) */
+  objref_t *refs;
+  size_t nrefs, refs_pending;
+  uint32_t refs_gen;         /* the read round; stale answers are ignored */
+  uint32_t config_failures;
+  char **pull_texts;         /* Docker config.json texts: configured + from imagePullSecrets */
+  size_t npull_texts;
   /* run */
   kq_aid_t browser;
   kq_aid_t last_browser;     /* the browser of a failed run, avoided on the re-run */
@@ -50,7 +74,7 @@ typedef struct pod {
   bool deleting;
   bool deadline_hit;
   uint64_t deadline_wall_ns; /* activeDeadlineSeconds expire here (wall), 0 = none */
-  kq_timer_id_t t_backoff, t_deadline, t_grace, t_image;
+  kq_timer_id_t t_backoff, t_deadline, t_grace, t_image, t_config, t_deadline_grace;
   char *last_reported;       /* de-dup identical snapshots */
 } pod_t;
 
@@ -146,6 +170,8 @@ static void release_browser(pod_t *p) {
 static void finish(pod_t *p, kq_pod_phase_t ph, const char *reason, const char *message) {
   release_browser(p);
   if (p->t_deadline) kq_timer_cancel(p->self, p->t_deadline), p->t_deadline = 0;
+  if (p->t_deadline_grace) kq_timer_cancel(p->self, p->t_deadline_grace), p->t_deadline_grace = 0;
+  if (p->t_config) kq_timer_cancel(p->self, p->t_config), p->t_config = 0;
   set_phase(p, ph, reason, message);
   if (p->logs) kq_logstream_end(p->logs, wall(p));
   goto_state(p, S_DONE);
@@ -199,6 +225,190 @@ static void after_exit(pod_t *p, int exit_code) {
     finish(p, KQ_PHASE_SUCCEEDED, NULL, NULL);
   else
     finish(p, KQ_PHASE_FAILED, NULL, NULL);
+}
+
+/* ---- referenced Secrets and ConfigMaps ---- */
+
+static const objref_t *find_ref(const pod_t *p, bool secret, const char *name) {
+  if (!name) return NULL;
+  for (size_t i = 0; i < p->nrefs; i++)
+    if (p->refs[i].secret == secret && !strcmp(p->refs[i].name, name)) return &p->refs[i];
+  return NULL;
+}
+
+static const char *ref_value(const objref_t *r, const char *key) {
+  if (!r || r->rc != KQ_OK || !key) return NULL;
+  for (size_t i = 0; i < r->ndata; i++)
+    if (r->data[i].key && !strcmp(r->data[i].key, key)) return r->data[i].value ? r->data[i].value : "";
+  return NULL;
+}
+
+static void ref_data_free(objref_t *r) {
+  for (size_t i = 0; i < r->ndata; i++) {
+    free(r->data[i].key);
+    free(r->data[i].value);
+  }
+  free(r->data);
+  r->data = NULL;
+  r->ndata = 0;
+  free(r->error);
+  r->error = NULL;
+  r->answered = false;
+  r->rc = KQ_OK;
+}
+
+static void add_ref(pod_t *p, bool secret, const char *name, bool pull, bool required) {
+  if (!name || !name[0]) return;
+  objref_t *r = (objref_t *)find_ref(p, secret, name);
+  if (!r) {
+    p->refs = kq_realloc(p->refs, (p->nrefs + 1) * sizeof *p->refs);
+    r = &p->refs[p->nrefs++];
+    memset(r, 0, sizeof *r);
+    r->secret = secret;
+    r->name = kq_strdup(name);
+  }
+  r->pull |= pull;
+  r->required |= required;
+}
+
+/* Everything the Pod references; Secrets for env only when validate() let them through. */
+static void collect_refs(pod_t *p) {
+  const kq_pod_container_t *c = &p->pod.spec.containers[0];
+  for (size_t i = 0; i < p->pod.spec.nimage_pull_secrets; i++)
+    add_ref(p, true, p->pod.spec.image_pull_secrets[i], true, true);
+  for (size_t i = 0; i < c->nenv_from; i++)
+    add_ref(p, c->env_from[i].secret, c->env_from[i].ref_name, false, !c->env_from[i].optional);
+  for (size_t i = 0; i < c->nenv; i++)
+    if (c->env[i].source == KQ_ENV_CONFIGMAP_KEY || c->env[i].source == KQ_ENV_SECRET_KEY)
+      add_ref(p, c->env[i].source == KQ_ENV_SECRET_KEY, c->env[i].ref_name, false, !c->env[i].optional);
+}
+
+static void read_refs(pod_t *p) {
+  goto_state(p, S_CONFIG);
+  p->refs_gen++;
+  p->refs_pending = p->nrefs;
+  for (size_t i = 0; i < p->nrefs; i++) ref_data_free(&p->refs[i]);
+  const char *ns = kq_pod_namespace(&p->pod);
+  for (size_t i = 0; i < p->nrefs; i++) {
+    objref_t *r = &p->refs[i];
+    uint64_t cookie = ((uint64_t)p->refs_gen << 32) | i;
+    int rc = p->cfg.object_request
+                 ? p->cfg.object_request(p->cfg.object_request_ud, r->secret, ns, r->name, kq_self(p->self),
+                                         POD_OBJECT_REPLY, cookie)
+             : r->secret ? kq_k8s_get_secret(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie)
+                         : kq_k8s_get_configmap(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie);
+    if (rc != KQ_OK) { /* not even sent: counts as answered with that error */
+      r->answered = true;
+      r->rc = rc;
+      r->error = kq_strdup(kq_strerror(rc));
+      p->refs_pending--;
+    }
+  }
+}
+
+/* The first thing that keeps the container from being configured, as an owned message (NULL =
+ * all fine); *pull says whether it concerns an image pull secret. Fills pull_texts. */
+static char *refs_problem(pod_t *p, bool *pull) {
+  const kq_pod_container_t *c = &p->pod.spec.containers[0];
+  const char *ns = kq_pod_namespace(&p->pod);
+  *pull = false;
+  for (size_t i = 0; i < p->nrefs; i++) {
+    const objref_t *r = &p->refs[i];
+    const char *kind = r->secret ? "secret" : "configmap";
+    if (r->rc == KQ_OK || !r->required) continue;
+    *pull = r->pull;
+    char *why = r->rc == KQ_ENOENT ? kq_asprintf("%s \"%s\" not found", kind, r->name)
+                                   : kq_asprintf("cannot read %s %s/%s: %s", kind, ns, r->name,
+                                                 r->error ? r->error : kq_strerror(r->rc));
+    if (!r->pull) return why;
+    char *msg = kq_asprintf("couldn't get image pull secret \"%s\": %s", r->name, why);
+    free(why);
+    return msg;
+  }
+  for (size_t i = 0; i < p->nrefs; i++) {
+    const objref_t *r = &p->refs[i];
+    if (!r->pull || r->rc != KQ_OK) continue;
+    const char *json = ref_value(r, ".dockerconfigjson");
+    const char *legacy = json ? NULL : ref_value(r, ".dockercfg");
+    if (!json && !legacy) {
+      *pull = true;
+      return kq_asprintf("image pull secret \"%s\" has neither .dockerconfigjson nor .dockercfg "
+                         "(type kubernetes.io/dockerconfigjson expected)", r->name);
+    }
+    p->pull_texts = kq_realloc(p->pull_texts, (p->npull_texts + 1) * sizeof(char *));
+    /* .dockercfg is the bare "auths" map of the old format. */
+    p->pull_texts[p->npull_texts++] = json ? kq_strdup(json) : kq_asprintf("{\"auths\":%s}", legacy);
+  }
+  for (size_t i = 0; i < c->nenv; i++) {
+    const kq_pod_env_t *e = &c->env[i];
+    if ((e->source != KQ_ENV_CONFIGMAP_KEY && e->source != KQ_ENV_SECRET_KEY) || e->optional) continue;
+    const objref_t *r = find_ref(p, e->source == KQ_ENV_SECRET_KEY, e->ref_name);
+    if (r && r->rc == KQ_OK && !ref_value(r, e->ref_key))
+      return kq_asprintf("couldn't find key %s in %s %s/%s", e->ref_key ? e->ref_key : "?",
+                         r->secret ? "Secret" : "ConfigMap", ns, r->name);
+  }
+  return NULL;
+}
+
+static void pull_texts_reset(pod_t *p) {
+  for (size_t i = 0; i < p->npull_texts; i++) free(p->pull_texts[i]);
+  free(p->pull_texts);
+  p->pull_texts = NULL;
+  p->npull_texts = 0;
+  for (size_t i = 0; i < p->cfg.npull_secrets; i++) {
+    p->pull_texts = kq_realloc(p->pull_texts, (p->npull_texts + 1) * sizeof(char *));
+    p->pull_texts[p->npull_texts++] = kq_strdup(p->cfg.pull_secrets[i]);
+  }
+}
+
+static void refs_done(pod_t *p) {
+  pull_texts_reset(p);
+  bool pull = false;
+  char *why = refs_problem(p, &pull);
+  if (!why) {
+    p->config_failures = 0;
+    request_image(p);
+    return;
+  }
+  p->config_failures++;
+  set_waiting(p, "CreateContainerConfigError", why);
+  if (pull)
+    sink_event(p, true, "FailedToRetrieveImagePullSecret", "%s", why);
+  else
+    sink_event(p, true, "Failed", "Error: %s", why);
+  uint64_t d = kq_pod_backoff_ns(p->config_failures - 1, p->cfg.backoff_base_ns, p->cfg.backoff_max_ns);
+  p->t_config = kq_timer_start(p->self, d, 0, T_CONFIG_RETRY);
+  free(why);
+  report(p);
+}
+
+static void on_object_reply(pod_t *p, kq_k8s_data_msg_t *d) {
+  if (p->state != S_CONFIG || p->deleting) return;
+  uint32_t gen = (uint32_t)(d->cookie >> 32);
+  size_t i = (size_t)(d->cookie & 0xffffffffu);
+  if (gen != p->refs_gen || i >= p->nrefs || p->refs[i].answered) return;
+  objref_t *r = &p->refs[i];
+  r->answered = true;
+  r->rc = d->rc;
+  r->error = d->error ? kq_strdup(d->error) : NULL;
+  r->data = d->data; /* taken: the message's destructor frees what is left */
+  r->ndata = d->ndata;
+  d->data = NULL;
+  d->ndata = 0;
+  if (--p->refs_pending == 0) refs_done(p);
+}
+
+/* Start of the Pod's work: read what it references (Kubernetes mode), then the image. */
+static void configure(pod_t *p) {
+  pull_texts_reset(p);
+  if (p->nrefs && (p->cfg.api != KQ_AID_NONE || p->cfg.object_request)) {
+    set_waiting(p, "ContainerCreating", NULL);
+    report(p);
+    read_refs(p);
+    if (p->refs_pending == 0) refs_done(p);
+    return;
+  }
+  request_image(p);
 }
 
 /* ---- run spec ---- */
@@ -282,7 +492,7 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   s->container = kq_strdup(c->name);
   s->kind = p->art.kind == KQ_OCI_KIND_BINDGEN ? KQ_WORKLOAD_BINDGEN : KQ_WORKLOAD_WASI;
   s->entry = kq_strdup(kq_k8s_meta_annotation(&p->pod.meta, "kuack.io/wasm-entry"));
-  s->digest = kq_strdup(p->module_digest[0] ? p->module_digest : NULL);
+  s->digest = kq_strdup(p->art.module_digest[0] ? p->art.module_digest : NULL);
   if (p->cfg.artefact_url) {
     s->module_url = p->cfg.artefact_url(p->cfg.artefact_url_ud, p->rs.run_id, p->art.digest, p->art.module);
     if (p->art.glue[0])
@@ -297,9 +507,26 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
     push_env(s, name, eq + 1);
     free(name);
   }
+  /* envFrom before env (env wins), like the kubelet; keys that are no env name are skipped. */
+  for (size_t i = 0; i < c->nenv_from; i++) {
+    const kq_pod_env_from_t *ef = &c->env_from[i];
+    const objref_t *r = find_ref(p, ef->secret, ef->ref_name);
+    if (!r || r->rc != KQ_OK) continue;
+    for (size_t j = 0; j < r->ndata; j++) {
+      if (!r->data[j].key || !r->data[j].key[0] || strchr(r->data[j].key, '=')) continue;
+      char *name = kq_asprintf("%s%s", ef->prefix ? ef->prefix : "", r->data[j].key);
+      push_env(s, name, r->data[j].value);
+      free(name);
+    }
+  }
   for (size_t i = 0; i < c->nenv; i++) {
     const kq_pod_env_t *e = &c->env[i];
-    if (e->source == KQ_ENV_VALUE) push_env(s, e->name, e->value);
+    bool keyref = e->source == KQ_ENV_CONFIGMAP_KEY || e->source == KQ_ENV_SECRET_KEY;
+    const objref_t *ref = keyref ? find_ref(p, e->source == KQ_ENV_SECRET_KEY, e->ref_name) : NULL;
+    if (ref) {
+      const char *v = ref_value(ref, e->ref_key);
+      if (v) push_env(s, e->name, v); /* missing + optional: left out */
+    } else if (e->source == KQ_ENV_VALUE) push_env(s, e->name, e->value);
     else if (e->source == KQ_ENV_FIELD_REF) push_env(s, e->name, env_field(p, e->field_path));
     else if (e->source == KQ_ENV_RESOURCE_REF) {
       char v[32] = "0";
@@ -370,8 +597,8 @@ static void request_image(pod_t *p) {
       .image = c->image,
       .wasm_type = kq_k8s_meta_annotation(&p->pod.meta, "kuack.io/wasm-type"),
       .wasm_path = kq_k8s_meta_annotation(&p->pod.meta, "kuack.io/wasm-path"),
-      .secrets = (const char *const *)p->cfg.pull_secrets,
-      .nsecrets = p->cfg.npull_secrets,
+      .secrets = (const char *const *)p->pull_texts,
+      .nsecrets = p->npull_texts,
       .reply_to = kq_self(p->self),
       .reply_id = POD_IMAGE_REPLY,
   };
@@ -403,15 +630,9 @@ static void on_image_reply(pod_t *p, kq_image_reply_t *r) {
     return;
   }
   kq_oci_artefact_free(&p->art);
+  /* art.module_digest (the module file's sha256, computed off the loop by the image plane) is
+   * what the agent checks the module it fetched against; the manifest digest names the image. */
   kq_oci_artefact_copy(&p->art, &r->art);
-  /* The agent checks the module it fetched against this (the manifest digest names the image,
-   * not the file). Hashing here is on the loop; the store keeps artefacts small enough. */
-  p->module_digest[0] = 0;
-  if (r->root[0] && p->art.module[0]) {
-    char path[PATH_MAX + 1100];
-    snprintf(path, sizeof path, "%s/%s", r->root, p->art.module);
-    if (kq_oci_sha256_file(path, p->module_digest, NULL) != KQ_OK) p->module_digest[0] = 0;
-  }
   if (p->cfg.images) kq_image_service_pin(p->cfg.images, p->art.digest);
   p->have_artefact = true;
   p->image_failures = 0;
@@ -543,6 +764,13 @@ static void on_run_report(pod_t *p, kq_run_report_msg_t *r) {
 
 /* ---- deletion ---- */
 
+/* The grace period: `asked` when given (>= 0), else the Pod's terminationGracePeriodSeconds
+ * (Kubernetes default 30). */
+static int64_t grace_s(const pod_t *p, int64_t asked) {
+  if (asked >= 0) return asked;
+  return p->pod.spec.termination_grace_s >= 0 ? p->pod.spec.termination_grace_s : 30;
+}
+
 static void gone(pod_t *p) {
   kq_sink_gone_msg_t *m = KQ_MSG_NEW(kq_sink_gone_msg_t, KQ_SINK_MSG_POD_GONE);
   m->hdr.dtor = kq_sink_gone_msg_dtor;
@@ -559,11 +787,12 @@ static void on_delete(pod_t *p, const kq_pod_delete_msg_t *d) {
   p->deleting = true;
   if (p->t_backoff) kq_timer_cancel(p->self, p->t_backoff), p->t_backoff = 0;
   if (p->t_image) kq_timer_cancel(p->self, p->t_image), p->t_image = 0;
+  if (p->t_config) kq_timer_cancel(p->self, p->t_config), p->t_config = 0;
   if (p->t_deadline) kq_timer_cancel(p->self, p->t_deadline), p->t_deadline = 0;
+  if (p->t_deadline_grace) kq_timer_cancel(p->self, p->t_deadline_grace), p->t_deadline_grace = 0;
   if (p->state == S_PLACING) sched_tell(p, KQ_SCHED_MSG_CANCEL);
   if (p->state == S_STARTING || p->state == S_RUNNING) {
-    int64_t grace = d->grace_s >= 0 ? d->grace_s
-                    : (p->pod.spec.termination_grace_s >= 0 ? p->pod.spec.termination_grace_s : 30);
+    int64_t grace = grace_s(p, d->grace_s);
     sink_event(p, false, "Killing", "Stopping container %s on browser %s", p->rs.container,
                p->browser_id ? p->browser_id : "?");
     send_cancel(p, "pod deleted");
@@ -663,6 +892,8 @@ static void on_timer(pod_t *p, const kq_timer_msg_t *t) {
       sink_event(p, true, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
       if (p->state == S_STARTING || p->state == S_RUNNING) {
         send_cancel(p, "activeDeadlineSeconds exceeded");
+        /* The browser confirms with CANCELLED; if it never does, the Pod ends all the same. */
+        p->t_deadline_grace = kq_timer_start(p->self, KQ_SEC(grace_s(p, -1)), 0, T_DEADLINE_GRACE);
       } else if (p->state != S_DONE && p->state != S_DELETING) {
         if (p->state == S_PLACING) sched_tell(p, KQ_SCHED_MSG_CANCEL);
         if (p->t_backoff) kq_timer_cancel(p->self, p->t_backoff), p->t_backoff = 0;
@@ -673,6 +904,21 @@ static void on_timer(pod_t *p, const kq_timer_msg_t *t) {
       p->t_grace = 0;
       if (p->state == S_DELETING) gone(p);
       break;
+    case T_CONFIG_RETRY:
+      p->t_config = 0;
+      if (p->state == S_CONFIG && !p->deleting) read_refs(p);
+      if (p->state == S_CONFIG && p->refs_pending == 0) refs_done(p);
+      break;
+    case T_DEADLINE_GRACE: {
+      p->t_deadline_grace = 0;
+      if (p->state != S_STARTING && p->state != S_RUNNING) break;
+      char msg[256];
+      snprintf(msg, sizeof msg, "browser %s did not confirm the cancel within %llds",
+               p->browser_id ? p->browser_id : "?", (long long)grace_s(p, -1));
+      container_stopped(p, 137, "DeadlineExceeded", msg);
+      finish(p, KQ_PHASE_FAILED, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline");
+      break;
+    }
   }
 }
 
@@ -696,6 +942,9 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
     case POD_WAITING:
       on_waiting(p, (const kq_sched_waiting_msg_t *)m);
       return;
+    case POD_OBJECT_REPLY:
+      on_object_reply(p, (kq_k8s_data_msg_t *)m);
+      return;
     case POD_RUN_REPORT:
       on_run_report(p, (kq_run_report_msg_t *)m);
       if (p->state == S_DELETING && p->rs.cur.kind == KQ_CSTATE_TERMINATED) {
@@ -713,7 +962,8 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
         p->t_deadline = kq_timer_start(p->self, KQ_SEC(p->pod.spec.active_deadline_s), 0, T_DEADLINE);
         p->deadline_wall_ns = wall(p) + KQ_SEC(p->pod.spec.active_deadline_s);
       }
-      request_image(p);
+      collect_refs(p);
+      configure(p);
       return;
     default:
       KQ_DEBUG("pod", "unexpected message", "pod=%s id=%u", p->key, m->id);
@@ -747,6 +997,13 @@ static void pod_stop(kq_actor_t *self, void *state) {
   free(p->last_reported);
   for (size_t i = 0; i < p->cfg.npull_secrets; i++) free(p->cfg.pull_secrets[i]);
   free(p->cfg.pull_secrets);
+  for (size_t i = 0; i < p->npull_texts; i++) free(p->pull_texts[i]);
+  free(p->pull_texts);
+  for (size_t i = 0; i < p->nrefs; i++) {
+    ref_data_free(&p->refs[i]);
+    free(p->refs[i].name);
+  }
+  free(p->refs);
 }
 
 const kq_actor_type_t kq_pod_actor_type = {

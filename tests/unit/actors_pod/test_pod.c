@@ -16,6 +16,7 @@
 #include "kq_error.h"
 #include "kq_harness.h"
 #include "kq_image.h"
+#include "kq_k8s_client.h"
 #include "kq_k8s_types.h"
 #include "kq_logstore.h"
 #include "kq_oci_pull.h"
@@ -28,6 +29,7 @@
 #define IMAGE "localhost:5000/hello:v1"
 #define IMAGE_ID "localhost:5000/hello@" DIGEST
 #define MAX_SINK 256
+#define MAX_OBJ 16
 
 /* A Pod "demo/hello" (uid u-1) with one container "main". The three arguments are spliced into
  * metadata, spec and the container object; each starts with a comma when non-empty. */
@@ -47,6 +49,18 @@ typedef struct fx {
   uint32_t img_id;
   char img_name[256];
   kq_pull_policy_t img_policy;
+  char *img_secrets[4];      /* the last request's pull secret texts (owned) */
+  size_t nimg_secrets;
+  /* Secret/ConfigMap reads (with_api: the pod is spawned in Kubernetes mode) */
+  bool with_api;
+  struct {
+    bool secret;
+    char ns[64], name[64];
+    kq_aid_t to;
+    uint32_t id;
+    uint64_t cookie;
+  } obj[MAX_OBJ];
+  int nobj;
   /* sink messages collected so far (owned) */
   kq_msg_t *sinkm[MAX_SINK];
   size_t nsink;
@@ -70,6 +84,23 @@ static int image_request_fn(void *ud, const kq_image_request_t *rq) {
   f->img_id = rq->reply_id;
   snprintf(f->img_name, sizeof f->img_name, "%s", rq->image ? rq->image : "");
   f->img_policy = rq->policy;
+  for (size_t i = 0; i < f->nimg_secrets; i++) free(f->img_secrets[i]);
+  f->nimg_secrets = 0;
+  for (size_t i = 0; i < rq->nsecrets && i < 4; i++) f->img_secrets[f->nimg_secrets++] = kq_strdup(rq->secrets[i]);
+  return KQ_OK;
+}
+
+static int object_request_fn(void *ud, bool secret, const char *ns, const char *name, kq_aid_t reply_to,
+                             uint32_t reply_id, uint64_t cookie) {
+  fx_t *f = ud;
+  assert_true(f->nobj < MAX_OBJ);
+  f->obj[f->nobj].secret = secret;
+  snprintf(f->obj[f->nobj].ns, sizeof f->obj[f->nobj].ns, "%s", ns);
+  snprintf(f->obj[f->nobj].name, sizeof f->obj[f->nobj].name, "%s", name);
+  f->obj[f->nobj].to = reply_to;
+  f->obj[f->nobj].id = reply_id;
+  f->obj[f->nobj].cookie = cookie;
+  f->nobj++;
   return KQ_OK;
 }
 
@@ -102,6 +133,7 @@ static void sink_reset(fx_t *f) {
 
 static void fx_free(fx_t *f) {
   sink_reset(f);
+  for (size_t i = 0; i < f->nimg_secrets; i++) free(f->img_secrets[i]);
   kq_h_free(f->h);
   kq_logstore_free(f->logs);
   free(f);
@@ -124,6 +156,8 @@ static void fx_spawn(fx_t *f, const char *json) {
       .artefact_url = url_fn,
       .node_name = "kuack-node",
       .cache_key = "pods/hello.yaml",
+      .object_request = f->with_api ? object_request_fn : NULL,
+      .object_request_ud = f,
   };
   f->pod = kq_pod_spawn(f->sys, &cfg);
   kq_pod_clear(&pod);
@@ -245,6 +279,8 @@ static void answer_image_with(fx_t *f, const img_t *im) {
   r->art.kind = im->kind;
   snprintf(r->art.module, sizeof r->art.module, "%s", im->module);
   snprintf(r->root, sizeof r->root, "%s", artefact_root(im->module));
+  /* The image plane hashes the module file off the loop and says so in the reply. */
+  kq_oci_sha256_hex(MODULE_BYTES, sizeof MODULE_BYTES - 1, r->art.module_digest);
   if (im->glue) snprintf(r->art.glue, sizeof r->art.glue, "%s", im->glue);
   r->art.entrypoint = strv(im->ep, &r->art.nentrypoint);
   r->art.cmd = strv(im->cmd, &r->art.ncmd);
@@ -1235,6 +1271,230 @@ static void test_env_and_resources(void **state) {
   fx_free(f);
 }
 
+/* ---- Kubernetes mode: Secrets and ConfigMaps read before the image ---- */
+
+static void data_msg_dtor(kq_msg_t *m) {
+  kq_k8s_data_msg_t *d = (kq_k8s_data_msg_t *)m;
+  for (size_t i = 0; i < d->ndata; i++) {
+    free(d->data[i].key);
+    free(d->data[i].value);
+  }
+  free(d->data);
+  free(d->error);
+}
+
+/* Answers read `i` with rc and key/value pairs (NULL-terminated list: k1, v1, k2, v2, ..., NULL). */
+static void answer_object(fx_t *f, int i, int rc, ...) {
+  assert_true(i < f->nobj);
+  kq_k8s_data_msg_t *d = KQ_MSG_NEW(kq_k8s_data_msg_t, f->obj[i].id);
+  d->hdr.dtor = data_msg_dtor;
+  d->cookie = f->obj[i].cookie;
+  d->rc = rc;
+  if (rc == KQ_ENOENT) d->error = kq_asprintf("%s \"%s\" not found", f->obj[i].secret ? "secrets" : "configmaps", f->obj[i].name);
+  va_list ap;
+  va_start(ap, rc);
+  const char *k;
+  while ((k = va_arg(ap, const char *))) {
+    const char *v = va_arg(ap, const char *);
+    d->data = kq_realloc(d->data, (d->ndata + 1) * sizeof *d->data);
+    d->data[d->ndata].key = kq_strdup(k);
+    d->data[d->ndata].value = kq_strdup(v);
+    d->ndata++;
+  }
+  va_end(ap);
+  kq_send(f->sys, f->obj[i].to, &d->hdr);
+  kq_h_run(f->h);
+}
+
+static int obj_index(fx_t *f, bool secret, const char *name, int from) {
+  for (int i = from; i < f->nobj; i++)
+    if (f->obj[i].secret == secret && !strcmp(f->obj[i].name, name)) {
+      assert_string_equal(f->obj[i].ns, "demo");
+      return i;
+    }
+  fail_msg("no read of %s %s", secret ? "secret" : "configmap", name);
+  return -1;
+}
+
+static kq_browser_run_msg_t *place_and_run(fx_t *f) {
+  answer_image(f);
+  kq_sched_place_msg_t *pl = expect_place(f);
+  answer_placed(f, pl, f->browser, "b-1");
+  kq_msg_free(&pl->hdr);
+  return expect_run(f, f->browser);
+}
+
+#define CM_ENV                                                                                     \
+  ",\"env\":[{\"name\":\"GREETING\",\"valueFrom\":{\"configMapKeyRef\":{\"name\":\"greet\",\"key\":\"text\"}}}," \
+  "{\"name\":\"OPT\",\"valueFrom\":{\"configMapKeyRef\":{\"name\":\"absent\",\"key\":\"x\",\"optional\":true}}}," \
+  "{\"name\":\"B_A\",\"value\":\"literal wins\"}],"                                                 \
+  "\"envFrom\":[{\"prefix\":\"B_\",\"configMapRef\":{\"name\":\"bulk\"}},"                             \
+  "{\"configMapRef\":{\"name\":\"absent2\",\"optional\":true}}]"
+
+static void test_env_from_configmaps(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON("", "", CM_ENV));
+  assert_int_equal(f->nimg, 0); /* nothing pulled before the config is read */
+  assert_int_equal(f->nobj, 4);
+  assert_string_equal(cstatus(last_status(f))->state.reason, "ContainerCreating");
+  answer_object(f, obj_index(f, false, "greet", 0), KQ_OK, "text", "hi from a ConfigMap", NULL);
+  answer_object(f, obj_index(f, false, "absent", 0), KQ_ENOENT, NULL);
+  answer_object(f, obj_index(f, false, "bulk", 0), KQ_OK, "A", "1", "B", "2", "bad=key", "x", NULL);
+  assert_int_equal(f->nimg, 0);
+  answer_object(f, obj_index(f, false, "absent2", 0), KQ_ENOENT, NULL);
+  assert_int_equal(f->nimg, 1);
+  assert_int_equal(f->nimg_secrets, 0);
+  kq_browser_run_msg_t *run = place_and_run(f);
+  const kq_run_spec_t *s = &run->spec;
+  assert_string_equal(env_get(s, "GREETING"), "hi from a ConfigMap");
+  assert_string_equal(env_get(s, "B_A"), "literal wins"); /* env overrides envFrom */
+  assert_string_equal(env_get(s, "B_B"), "2");
+  assert_null(env_get(s, "OPT"));                         /* optional and missing: left out */
+  assert_null(env_get(s, "B_bad=key"));
+  assert_int_equal(s->nenv, 3);
+  assert_null(find_event(f, "Failed"));
+  kq_msg_free(&run->hdr);
+  fx_free(f);
+}
+
+static void test_missing_configmap_waits_and_retries(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON("", "", ",\"env\":[{\"name\":\"G\",\"valueFrom\":{\"configMapKeyRef\":"
+                                "{\"name\":\"greet\",\"key\":\"text\"}}}]"));
+  assert_int_equal(f->nobj, 1);
+  sink_reset(f);
+  answer_object(f, 0, KQ_ENOENT, NULL);
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_int_equal(s->status.phase, KQ_PHASE_PENDING);
+  assert_string_equal(cstatus(s)->state.reason, "CreateContainerConfigError");
+  assert_string_equal(cstatus(s)->state.message, "configmap \"greet\" not found");
+  const kq_sink_event_msg_t *e = expect_event(f, "Failed", true);
+  assert_string_equal(e->message, "Error: configmap \"greet\" not found");
+  assert_int_equal(f->nimg, 0);
+  /* Read again after the back-off (10 s, then 20 s). */
+  kq_h_advance(f->h, KQ_SEC(10) - KQ_MS(1));
+  assert_int_equal(f->nobj, 1);
+  kq_h_advance(f->h, KQ_MS(1));
+  assert_int_equal(f->nobj, 2);
+  /* The key is missing this time: a different clear message. */
+  answer_object(f, 1, KQ_OK, "other", "v", NULL);
+  assert_string_equal(cstatus(last_status(f))->state.message, "couldn't find key text in ConfigMap demo/greet");
+  kq_h_advance(f->h, KQ_SEC(20));
+  assert_int_equal(f->nobj, 3);
+  answer_object(f, 0, KQ_OK, "text", "stale answer", NULL); /* an older round: ignored */
+  assert_int_equal(f->nimg, 0);
+  answer_object(f, 2, KQ_OK, "text", "now here", NULL);
+  assert_int_equal(f->nimg, 1);
+  kq_browser_run_msg_t *run = place_and_run(f);
+  assert_string_equal(env_get(&run->spec, "G"), "now here");
+  kq_msg_free(&run->hdr);
+  fx_free(f);
+}
+
+static void test_image_pull_secrets(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON("", ",\"imagePullSecrets\":[{\"name\":\"regcred\"},{\"name\":\"old\"}]", ""));
+  assert_int_equal(f->nobj, 2);
+  sink_reset(f);
+  answer_object(f, obj_index(f, true, "old", 0), KQ_OK, ".dockercfg", "{\"r.example\":{\"auth\":\"dTpw\"}}", NULL);
+  answer_object(f, obj_index(f, true, "regcred", 0), KQ_ENOENT, NULL);
+  assert_int_equal(f->nimg, 0);
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_string_equal(cstatus(s)->state.reason, "CreateContainerConfigError");
+  assert_string_equal(cstatus(s)->state.message, "couldn't get image pull secret \"regcred\": secret \"regcred\" not found");
+  expect_event(f, "FailedToRetrieveImagePullSecret", true);
+  kq_h_advance(f->h, KQ_SEC(10));
+  assert_int_equal(f->nobj, 4);
+  answer_object(f, obj_index(f, true, "regcred", 2), KQ_OK, ".dockerconfigjson", "{\"auths\":{\"reg\":{}}}", NULL);
+  answer_object(f, obj_index(f, true, "old", 2), KQ_OK, ".dockercfg", "{\"r.example\":{\"auth\":\"dTpw\"}}", NULL);
+  assert_int_equal(f->nimg, 1);
+  assert_int_equal(f->nimg_secrets, 2);
+  assert_string_equal(f->img_secrets[0], "{\"auths\":{\"reg\":{}}}");
+  assert_string_equal(f->img_secrets[1], "{\"auths\":{\"r.example\":{\"auth\":\"dTpw\"}}}"); /* legacy wrapped */
+  /* An image retry sends the same texts. */
+  answer_image_fail(f, KQ_OCI_REASON_ERR_IMAGE_PULL, "unauthorized");
+  kq_h_advance(f->h, KQ_SEC(10));
+  assert_int_equal(f->nimg, 2);
+  assert_int_equal(f->nimg_secrets, 2);
+  fx_free(f);
+
+  /* A Secret of the wrong type is named in the message. */
+  f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON("", ",\"imagePullSecrets\":[{\"name\":\"opaque\"}]", ""));
+  answer_object(f, 0, KQ_OK, "password", "x", NULL);
+  assert_int_equal(f->nimg, 0);
+  assert_non_null(strstr(cstatus(last_status(f))->state.message, ".dockerconfigjson"));
+  fx_free(f);
+}
+
+static void test_secret_env_read_with_annotation(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON(",\"annotations\":{\"kuack.io/allow-secrets\":\"true\"}", "",
+                       ",\"env\":[{\"name\":\"TOKEN\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"creds\",\"key\":\"t\"}}}],"
+                       "\"envFrom\":[{\"secretRef\":{\"name\":\"more\"}}]"));
+  assert_int_equal(f->nobj, 2);
+  answer_object(f, obj_index(f, true, "creds", 0), KQ_OK, "t", "s3cret", NULL);
+  answer_object(f, obj_index(f, true, "more", 0), KQ_OK, "EXTRA", "e", NULL);
+  kq_browser_run_msg_t *run = place_and_run(f);
+  assert_string_equal(env_get(&run->spec, "TOKEN"), "s3cret");
+  assert_string_equal(env_get(&run->spec, "EXTRA"), "e");
+  kq_msg_free(&run->hdr);
+  fx_free(f);
+}
+
+static void test_delete_while_reading_config(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  f->with_api = true;
+  fx_spawn(f, POD_JSON("", ",\"imagePullSecrets\":[{\"name\":\"regcred\"}]", ""));
+  sink_reset(f);
+  kq_send(f->sys, f->pod, delete_msg(-1));
+  kq_h_run(f->h);
+  expect_gone(f);
+  answer_object(f, 0, KQ_OK, ".dockerconfigjson", "{}", NULL); /* to a dead actor: dropped */
+  assert_int_equal(f->nimg, 0);
+  fx_free(f);
+}
+
+/* A deadline cancel the browser never confirms does not leave the Pod Running. */
+static void test_active_deadline_cancel_unanswered(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  kq_browser_run_msg_t *run =
+      start_pod(f, POD_JSON("", ",\"activeDeadlineSeconds\":30,\"terminationGracePeriodSeconds\":5", ""));
+  sink_reset(f);
+  kq_h_advance(f->h, KQ_SEC(30));
+  kq_msg_free(kq_h_expect(f->h, f->browser, KQ_BROWSER_MSG_CANCEL));
+  assert_int_equal(count_id(f, KQ_SINK_MSG_POD_STATUS), 0);
+  kq_h_advance(f->h, KQ_SEC(5) - KQ_MS(1));
+  assert_int_equal(count_id(f, KQ_SINK_MSG_POD_STATUS), 0);
+  kq_h_advance(f->h, KQ_MS(1));
+  expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
+  const kq_sink_status_msg_t *s = last_status(f);
+  assert_int_equal(s->status.phase, KQ_PHASE_FAILED);
+  assert_string_equal(s->status.reason, "DeadlineExceeded");
+  assert_int_equal(cstatus(s)->state.kind, KQ_CSTATE_TERMINATED);
+  assert_int_equal(cstatus(s)->state.exit_code, 137);
+  assert_non_null(strstr(cstatus(s)->state.message, "did not confirm"));
+  /* The late answer changes nothing. */
+  sink_reset(f);
+  report_ev(f, run, KQ_RUN_CANCELLED);
+  kq_h_expect_none(f->h, f->sink);
+  kq_h_advance(f->h, KQ_SEC(600));
+  kq_h_expect_none(f->h, f->sched);
+  kq_msg_free(&run->hdr);
+  fx_free(f);
+}
+
 static void test_backoff_formula(void **state) {
   (void)state;
   assert_int_equal(kq_pod_backoff_ns(0, 0, 0), KQ_SEC(10));
@@ -1275,6 +1535,12 @@ int main(void) {
       cmocka_unit_test(test_argv_precedence),
       cmocka_unit_test(test_env_and_resources),
       cmocka_unit_test(test_backoff_formula),
+      cmocka_unit_test(test_env_from_configmaps),
+      cmocka_unit_test(test_missing_configmap_waits_and_retries),
+      cmocka_unit_test(test_image_pull_secrets),
+      cmocka_unit_test(test_secret_env_read_with_annotation),
+      cmocka_unit_test(test_delete_while_reading_config),
+      cmocka_unit_test(test_active_deadline_cancel_unanswered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
