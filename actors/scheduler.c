@@ -296,7 +296,8 @@ static char *why_waiting(sched_t *s, const sched_pod_t *p) {
                        sched_fmt_mem(p->req.mem_bytes, a), sched_fmt_mem(d.max_free_mem, b), bm);
   if (s->policy.vt == kq_policy_find("gpu") && !p->req.gpu)
     return kq_asprintf("only GPU browsers have room and policy gpu keeps them for kuack.io/gpu "
-                       "Pods (share_gpu_browsers=0)");
+                       "Pods (share_gpu_browsers=%g; %u GPU Pods waiting, %u running)",
+                       s->policy.p[0], v->pending_gpu, v->running_gpu);
   return kq_asprintf("no browser has both %s CPU and %s memory free (largest free: %s CPU on "
                      "%s, %s memory on %s)",
                      sched_fmt_cpu(p->req.cpu_millis, a), sched_fmt_mem(p->req.mem_bytes, b),
@@ -338,11 +339,9 @@ static void retry_pass(sched_t *s) {
   s->retry_queued = false;
   if (!s->nqueue) return;
   sched_view_t *v = &s->view;
-  int64_t max_cpu = INT64_MIN, max_mem = INT64_MIN;
-  for (uint32_t i = 0; i < v->n; i++) {
-    if (v->free_cpu[i] > max_cpu) max_cpu = v->free_cpu[i];
-    if (v->free_mem[i] > max_mem) max_mem = v->free_mem[i];
-  }
+  /* upper bounds from the index (the top of the highest non-empty bucket): O(1) in browsers */
+  int64_t max_cpu = kq_view_index_max_free(&v->index, KQ_VIX_CPU);
+  int64_t max_mem = kq_view_index_max_free(&v->index, KQ_VIX_MEM);
   uint32_t w = 0;
   for (uint32_t r = 0; r < s->nqueue; r++) {
     sched_pod_t *p = s->queue[r];

@@ -47,6 +47,8 @@ typedef struct sched_view {
   uint8_t *excluded;                     /* scratch for the selector/exclude pre-pass */
   int64_t total_cap_cpu, total_cap_mem;
   uint32_t pending_gpu;                  /* kuack.io/gpu Pods in the queue (for policy gpu) */
+  uint32_t running_gpu;                  /* kuack.io/gpu Pods placed */
+  kq_view_index_t index;                 /* free-capacity buckets, synced on every change */
   /* aid → index (open addressing, linear probing; 0 key = empty) */
   kq_aid_t *map_key;
   uint32_t *map_val;

@@ -15,7 +15,10 @@
   X(labelset, uint32_t) X(res_cpu, int64_t) X(res_mem, int64_t) X(aid, kq_aid_t)           \
   X(browser_id, char *) X(podlist, sched_pod_t *) X(excluded, uint8_t)
 
-void sv_init(sched_view_t *v) { memset(v, 0, sizeof *v); }
+void sv_init(sched_view_t *v) {
+  memset(v, 0, sizeof *v);
+  kq_view_index_init(&v->index);
+}
 
 void sv_free(sched_view_t *v) {
   for (uint32_t i = 0; i < v->n; i++) free(v->browser_id[i]);
@@ -31,6 +34,7 @@ void sv_free(sched_view_t *v) {
   free(v->map_val);
   free(v->sets);
   free(v->set_match);
+  kq_view_index_free(&v->index);
   memset(v, 0, sizeof *v);
 }
 
@@ -40,7 +44,14 @@ kq_view_t sv_policy_view(const sched_view_t *v) {
                      .gpu_class = v->gpu, .rtt_us = v->rtt, .pods = v->pods,
                      .max_pods = v->max_pods, .flags = v->flags, .labelset = v->labelset,
                      .total_cap_cpu = v->total_cap_cpu, .total_cap_mem = v->total_cap_mem,
-                     .pending_gpu = v->pending_gpu};
+                     .pending_gpu = v->pending_gpu, .running_gpu = v->running_gpu,
+                     .index = &v->index};
+}
+
+/* Re-files browser i in the index after a change to its capacity, Pods or GPU class. */
+static void sync_index(sched_view_t *v, uint32_t i) {
+  kq_view_t view = sv_policy_view(v);
+  kq_view_index_sync(&v->index, &view, i);
 }
 
 /* ---- aid map ---- */
@@ -198,6 +209,7 @@ uint32_t sv_upsert(sched_view_t *v, const kq_browser_info_t *info) {
   v->max_pods[i] = info->max_pods;
   v->flags[i] = (uint8_t)((info->throttled ? KQ_VIEW_THROTTLED : 0) |
                           (info->overloaded ? KQ_VIEW_OVERLOADED : 0));
+  sync_index(v, i);
   return i;
 }
 
@@ -205,6 +217,7 @@ void sv_remove(sched_view_t *v, uint32_t i, void (*gone)(sched_pod_t *p, void *u
   for (sched_pod_t *p = v->podlist[i], *next; p; p = next) {
     next = p->bnext;
     p->bprev = p->bnext = NULL;
+    v->running_gpu -= p->req.gpu > 0;
     gone(p, ud);
   }
   v->total_cap_cpu -= v->cap_cpu[i];
@@ -212,6 +225,7 @@ void sv_remove(sched_view_t *v, uint32_t i, void (*gone)(sched_pod_t *p, void *u
   map_del(v, v->aid[i]);
   set_release(v, v->labelset[i]);
   free(v->browser_id[i]);
+  kq_view_index_remove(&v->index, i); /* moves the last entry to i, as below */
   uint32_t last = --v->n;
   if (i != last) {
 #define SV_MOVE_(name, type) v->name[i] = v->name[last];
@@ -227,6 +241,8 @@ void sv_reserve(sched_view_t *v, uint32_t i, sched_pod_t *p) {
   v->free_cpu[i] -= p->req.cpu_millis;
   v->free_mem[i] -= p->req.mem_bytes;
   v->pods[i]++;
+  v->running_gpu += p->req.gpu > 0;
+  sync_index(v, i);
   p->browser = v->aid[i];
   p->bprev = NULL;
   p->bnext = v->podlist[i];
@@ -240,6 +256,8 @@ void sv_unreserve(sched_view_t *v, uint32_t i, sched_pod_t *p) {
   v->free_cpu[i] += p->req.cpu_millis;
   v->free_mem[i] += p->req.mem_bytes;
   v->pods[i]--;
+  v->running_gpu -= p->req.gpu > 0;
+  sync_index(v, i);
   if (p->bprev) p->bprev->bnext = p->bnext;
   else v->podlist[i] = p->bnext;
   if (p->bnext) p->bnext->bprev = p->bprev;
@@ -265,6 +283,9 @@ bool sv_prepare_excluded(sched_view_t *v, const kq_selector_t *sel, kq_aid_t exc
 
 bool sv_check(const sched_view_t *v) {
   int64_t tc = 0, tm = 0;
+  uint32_t gpu = 0;
+  kq_view_t view = sv_policy_view(v);
+  if (!kq_view_index_check(&v->index, &view)) return false;
   for (uint32_t i = 0; i < v->n; i++) {
     int64_t c = 0, m = 0;
     uint32_t n = 0;
@@ -272,6 +293,7 @@ bool sv_check(const sched_view_t *v) {
       if (p->state != SP_PLACED || p->browser != v->aid[i]) return false;
       c += p->req.cpu_millis;
       m += p->req.mem_bytes;
+      gpu += p->req.gpu > 0;
       n++;
     }
     if (c != v->res_cpu[i] || m != v->res_mem[i] || n != v->pods[i]) return false;
@@ -280,7 +302,7 @@ bool sv_check(const sched_view_t *v) {
     tc += v->cap_cpu[i];
     tm += v->cap_mem[i];
   }
-  return tc == v->total_cap_cpu && tm == v->total_cap_mem;
+  return tc == v->total_cap_cpu && tm == v->total_cap_mem && gpu == v->running_gpu;
 }
 
 const char *sched_fmt_cpu(int64_t millis, char *buf) {

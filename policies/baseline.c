@@ -39,6 +39,35 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
   if (!kq_place_req_best_effort(req)) skip |= KQ_VIEW_THROTTLED;
   int32_t bi = -1;
   int64_t best = 0;
+  const kq_view_index_t *ix = v->index;
+  if (ix && ix->n == v->n) {
+    /* free-CPU buckets from the top: the first one holding a browser that fits holds the most
+     * free CPU; inside it, the scan's rule (ties to the highest index) */
+    bool below = false; /* reached buckets below the request: nothing there fits */
+    for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0 && bi < 0 && !below; w--) {
+      uint64_t m = 0;
+      for (uint32_t g = 0; g < 4; g++) m |= ix->nonempty[KQ_VIX_CPU][g][w];
+      while (m && bi < 0) {
+        uint32_t b = (uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m);
+        m &= ~(1ull << (b % 64));
+        if (kq_view_index_bucket_hi(b) < req->cpu_millis) {
+          below = true;
+          break;
+        }
+        for (uint32_t g = 0; g < 4; g++)
+          for (uint32_t i = ix->head[KQ_VIX_CPU][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_CPU][i]) {
+            if (!kq_policy_fits(v, i, req, excluded, skip, false)) continue;
+            if (bi < 0 || v->free_cpu_millis[i] > best ||
+                (v->free_cpu_millis[i] == best && (int32_t)i > bi)) {
+              best = v->free_cpu_millis[i];
+              bi = (int32_t)i;
+            }
+          }
+      }
+    }
+    *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_MOST_FREE_CPU;
+    return bi;
+  }
   for (uint32_t i = 0; i < v->n; i++) {
     if (!kq_policy_fits(v, i, req, excluded, skip, false)) continue;
     if (bi < 0 || v->free_cpu_millis[i] >= best) {

@@ -34,12 +34,80 @@ static int32_t best_fit(const kq_place_req_t *req, const kq_view_t *v, const uin
   return best[0];
 }
 
+/* The same choice as best_fit() restricted to the index groups in `groups` (bit g = group g),
+ * visiting only the buckets of the dominant resource at or above the request's: the first
+ * bucket holding a browser that fits holds the least leftover, since buckets are disjoint and
+ * increasing; inside it the keys (leftover dominant, leftover other, index) decide exactly as
+ * the scan does. */
+static int32_t index_best_fit(const kq_view_index_t *ix, const kq_place_req_t *req,
+                              const kq_view_t *v, const uint8_t *excluded, bool dom_cpu,
+                              unsigned groups) {
+  int f = dom_cpu ? KQ_VIX_CPU : KQ_VIX_MEM;
+  const int64_t *fd = dom_cpu ? v->free_cpu_millis : v->free_mem_bytes;
+  int64_t rd = dom_cpu ? req->cpu_millis : req->mem_bytes;
+  uint32_t first = kq_view_index_bucket(rd);
+  for (uint32_t w = first / 64; w < KQ_VIEW_INDEX_BUCKETS / 64; w++) {
+    uint64_t m = 0;
+    for (uint32_t g = 0; g < 4; g++)
+      if (groups >> g & 1) m |= ix->nonempty[f][g][w];
+    if (w == first / 64) m &= ~0ull << (first % 64);
+    for (; m; m &= m - 1) {
+      uint32_t b = w * 64 + (uint32_t)__builtin_ctzll(m);
+      int32_t best = -1;
+      int64_t b1 = INT64_MAX, b2 = INT64_MAX;
+      for (uint32_t g = 0; g < 4; g++) {
+        if (!(groups >> g & 1)) continue;
+        for (uint32_t i = ix->head[f][g][b]; i != UINT32_MAX; i = ix->next[f][i]) {
+          if (fd[i] < rd || !kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+          int64_t k1, k2;
+          kq_policy_leftover(v, i, req, dom_cpu, &k1, &k2);
+          if (best >= 0 && (k1 > b1 || (k1 == b1 && (k2 > b2 || (k2 == b2 && (int32_t)i > best)))))
+            continue;
+          best = (int32_t)i;
+          b1 = k1;
+          b2 = k2;
+        }
+      }
+      if (best >= 0) return best;
+    }
+  }
+  return -1;
+}
+
+/* Groups as bit masks: busy/empty, and whether GPU browsers are included. */
+#define G_(g) (1u << (g))
+#define BUSY_NOGPU G_(KQ_VIX_GROUP_BUSY)
+#define EMPTY_NOGPU G_(KQ_VIX_GROUP_EMPTY)
+#define BUSY_GPU G_(KQ_VIX_GROUP_BUSY | KQ_VIX_GROUP_GPU)
+#define EMPTY_GPU G_(KQ_VIX_GROUP_EMPTY | KQ_VIX_GROUP_GPU)
+
+/* best_fit() through the index when the view has one (same result, fewer browsers visited). */
+static int32_t best_fit_any(const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
+                            bool gpu_split, int32_t *best_gpu) {
+  const kq_view_index_t *ix = v->index;
+  if (!ix || ix->n != v->n) return best_fit(req, v, excluded, gpu_split, best_gpu);
+  bool dom_cpu = kq_policy_dominant_cpu(req, v);
+  if (gpu_split) {
+    int32_t i = index_best_fit(ix, req, v, excluded, dom_cpu, BUSY_NOGPU);
+    if (i < 0) i = index_best_fit(ix, req, v, excluded, dom_cpu, EMPTY_NOGPU);
+    int32_t j = index_best_fit(ix, req, v, excluded, dom_cpu, BUSY_GPU);
+    if (j < 0) j = index_best_fit(ix, req, v, excluded, dom_cpu, EMPTY_GPU);
+    *best_gpu = j;
+    return i;
+  }
+  /* a GPU Pod fits only GPU browsers: skip the other lists */
+  unsigned busy = req->gpu ? BUSY_GPU : BUSY_NOGPU | BUSY_GPU;
+  unsigned empty = req->gpu ? EMPTY_GPU : EMPTY_NOGPU | EMPTY_GPU;
+  int32_t i = index_best_fit(ix, req, v, excluded, dom_cpu, busy);
+  return i >= 0 ? i : index_best_fit(ix, req, v, excluded, dom_cpu, empty);
+}
+
 static int32_t binpack_select(const kq_policy_state_t *st, const kq_place_req_t *req,
                               const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
                               kq_policy_reason_t *why) {
   (void)st;
   (void)now_ns;
-  int32_t i = best_fit(req, v, excluded, false, NULL);
+  int32_t i = best_fit_any(req, v, excluded, false, NULL);
   *why = i < 0 ? KQ_PR_NO_FIT : kq_policy_dominant_cpu(req, v) ? KQ_PR_BEST_FIT_CPU : KQ_PR_BEST_FIT_MEM;
   return i;
 }
@@ -53,9 +121,9 @@ const kq_policy_vtable_t kq_policy_binpack = {
 };
 
 static const kq_policy_param_spec_t gpu_params[] = {
-    {"share_gpu_browsers", 1, 0, 1,
-     "1: Pods without kuack.io/gpu may use GPU browsers when no other browser fits and no GPU "
-     "Pod is waiting; 0: never"},
+    {"share_gpu_browsers", 1, 0, 2,
+     "Pods without kuack.io/gpu on GPU browsers, only when no other browser fits: 0 never; 1 "
+     "only while no kuack.io/gpu Pod is waiting or running (default); 2 while none is waiting"},
 };
 
 static int32_t gpu_select(const kq_policy_state_t *st, const kq_place_req_t *req,
@@ -64,16 +132,20 @@ static int32_t gpu_select(const kq_policy_state_t *st, const kq_place_req_t *req
   (void)now_ns;
   if (req->gpu) {
     /* kq_policy_fits already demands a real adapter: plain best fit among GPU browsers */
-    int32_t i = best_fit(req, v, excluded, false, NULL);
+    int32_t i = best_fit_any(req, v, excluded, false, NULL);
     *why = i < 0 ? KQ_PR_NO_FIT : KQ_PR_GPU_REAL;
     return i;
   }
-  int32_t with_gpu, i = best_fit(req, v, excluded, true, &with_gpu);
+  int32_t with_gpu, i = best_fit_any(req, v, excluded, true, &with_gpu);
   if (i >= 0) {
     *why = KQ_PR_GPU_AVOIDED;
     return i;
   }
-  if (with_gpu >= 0 && st->p[0] != 0 && !v->pending_gpu) {
+  /* share_gpu_browsers: 0 never; 1 only while there is no GPU demand (no kuack.io/gpu Pod
+   * waiting or running); 2 whenever no GPU Pod is waiting */
+  double share = st->p[0];
+  bool allowed = share >= 2 ? !v->pending_gpu : share >= 1 && !v->pending_gpu && !v->running_gpu;
+  if (with_gpu >= 0 && allowed) {
     *why = KQ_PR_GPU_ONLY_LEFT;
     return with_gpu;
   }

@@ -40,6 +40,11 @@ typedef struct kq_view {
   int64_t total_cap_cpu;      /* sums over the view, for the dominant resource */
   int64_t total_cap_mem;
   uint32_t pending_gpu;       /* kuack.io/gpu Pods waiting in the scheduler's queue */
+  uint32_t running_gpu;       /* kuack.io/gpu Pods placed (GPU demand, for policy gpu) */
+  /* NULL, or an index over the columns above kept current by the view's owner: policies that
+   * can use it (binpack, gpu, kuack-compat) visit only browsers in the free-capacity buckets
+   * that can hold the request, and choose exactly what the full scan would. */
+  const struct kq_view_index *index;
 } kq_view_t;
 
 /* One placement request. max_rtt_us is a hard limit for every policy but kuack-compat
@@ -183,6 +188,50 @@ typedef struct kq_policy_diag {
 
 void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
                         kq_policy_diag_t *out);
+
+/* ---- the free-capacity index ----
+ *
+ * Browsers are kept in doubly linked lists per (group, bucket) for two families, free CPU and
+ * free memory. Groups split browsers by {running Pods, empty} x {real GPU, other}; buckets are
+ * log-linear ranges of the free amount (exact below 16, then 8 per power of two), disjoint and
+ * increasing, so the best fit on a resource is in the lowest non-empty bucket at or above the
+ * request's bucket that holds a browser which fits. A bitmap per group and family finds the
+ * next non-empty bucket with ctz. Updating one browser is O(1). */
+#define KQ_VIEW_INDEX_BUCKETS 512
+enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1 };
+enum { KQ_VIX_GROUP_BUSY = 0, KQ_VIX_GROUP_EMPTY = 1 }; /* bit 0 of the group number */
+#define KQ_VIX_GROUP_GPU 2u                              /* bit 1: real WebGPU adapter */
+
+typedef struct kq_view_index {
+  uint32_t n, cap;             /* browsers indexed: 0..n-1, the view's indices */
+  uint32_t *next[2], *prev[2]; /* per family; UINT32_MAX = none */
+  uint16_t *bucket[2];         /* current bucket per family */
+  uint8_t *group;              /* current group; 0xff = not linked */
+  uint32_t head[2][4][KQ_VIEW_INDEX_BUCKETS];
+  uint64_t nonempty[2][4][KQ_VIEW_INDEX_BUCKETS / 64];
+} kq_view_index_t;
+
+/* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */
+uint32_t kq_view_index_bucket(int64_t free_amount);
+/* Lowest amount in bucket b (inclusive) and the highest (inclusive). */
+int64_t kq_view_index_bucket_lo(uint32_t b);
+int64_t kq_view_index_bucket_hi(uint32_t b);
+
+void kq_view_index_init(kq_view_index_t *ix);
+void kq_view_index_free(kq_view_index_t *ix);
+/* Puts browser i (i <= ix->n; i == n appends) in the lists its columns in v call for, moving it
+ * when its free capacity, Pod count or GPU class changed. */
+void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i);
+/* Removes browser i as the view does (swap with the last): call before the columns move;
+ * afterwards, call kq_view_index_sync(ix, v, i) when i is still < the new n. */
+void kq_view_index_remove(kq_view_index_t *ix, uint32_t i);
+/* Builds from scratch (re-initialises ix). */
+void kq_view_index_build(kq_view_index_t *ix, const kq_view_t *v);
+/* True when every browser is linked exactly where its columns say (tests, STATS). */
+bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v);
+/* An upper bound of the largest free amount of `family` over all browsers (INT64_MIN when
+ * none): the top of the highest non-empty bucket. */
+int64_t kq_view_index_max_free(const kq_view_index_t *ix, int family);
 
 /* ---- label selectors (`kuack.io/browser-selector`) ---- */
 

@@ -88,6 +88,7 @@ typedef struct micro_view {
   uint32_t *first;            /* n + 1 offsets */
   int64_t *pod_cpu, *pod_mem;
   uint32_t npods;
+  kq_view_index_t ix; /* what the scheduler's view maintains; select() reads it */
 } micro_view_t;
 
 static void micro_build(micro_view_t *m, uint32_t n, pb_rng_t *r) {
@@ -124,12 +125,16 @@ static void micro_build(micro_view_t *m, uint32_t n, pb_rng_t *r) {
   m->v.cap_cpu_millis = m->cap_cpu, m->v.cap_mem_bytes = m->cap_mem;
   m->v.gpu_class = m->gpu, m->v.rtt_us = m->rtt, m->v.pods = m->pods;
   m->v.max_pods = m->max_pods, m->v.flags = m->flags, m->v.labelset = m->labelset;
+  kq_view_index_init(&m->ix);
+  kq_view_index_build(&m->ix, &m->v);
+  m->v.index = &m->ix;
 }
 
 static void micro_free(micro_view_t *m) {
   free(m->free_cpu), free(m->free_mem), free(m->cap_cpu), free(m->cap_mem), free(m->rtt);
   free(m->gpu), free(m->flags), free(m->pods), free(m->max_pods), free(m->labelset);
   free(m->first), free(m->pod_cpu), free(m->pod_mem);
+  kq_view_index_free(&m->ix);
 }
 
 /* The original `selectAgent` + `HasCapacity`, literally: for every agent, its free CPU and

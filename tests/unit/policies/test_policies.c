@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "kq_error.h"
 #include "kq_policy.h"
 #include "view_fixture.h"
 
@@ -155,6 +156,24 @@ static void test_gpu_policy(void **st) {
   char err[200];
   assert_int_equal(kq_policy_setup("gpu", &prm, &s, err, sizeof err), 0);
   assert_int_equal(kq_policy_select(&s, &c3, &f->v, NULL, 0, &why), -1);
+  /* default (1): shared only while there is no GPU demand at all */
+  f->v.running_gpu = 1;
+  assert_int_equal(fx_pick(f, "gpu", &c3, NULL, &why), -1);
+  assert_int_equal(why, KQ_PR_NO_FIT);
+  f->v.running_gpu = 0;
+  f->v.pending_gpu = 1;
+  assert_int_equal(fx_pick(f, "gpu", &c3, NULL, NULL), -1);
+  /* 2: shared while no GPU Pod waits, even with GPU Pods running */
+  prm.items[0].value = 2;
+  assert_int_equal(kq_policy_setup("gpu", &prm, &s, err, sizeof err), 0);
+  assert_int_equal(kq_policy_select(&s, &c3, &f->v, NULL, 0, &why), -1);
+  f->v.pending_gpu = 0;
+  f->v.running_gpu = 3;
+  assert_int_equal(kq_policy_select(&s, &c3, &f->v, NULL, 0, &why), 2);
+  assert_int_equal(why, KQ_PR_GPU_ONLY_LEFT);
+  f->v.running_gpu = 0;
+  prm.items[0].value = 3;
+  assert_int_equal(kq_policy_setup("gpu", &prm, &s, err, sizeof err), KQ_EINVAL);
   /* fallback-only view: GPU Pods wait */
   f->gpu[2] = KQ_VIEW_GPU_FALLBACK;
   assert_int_equal(fx_pick(f, "gpu", &g, NULL, NULL), -1);

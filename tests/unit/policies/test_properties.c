@@ -140,8 +140,125 @@ static void test_binpack_vs_first_fit_bound(void **st) {
   }
 }
 
+/* Buckets are disjoint, increasing ranges: bucket(x) is monotone and lo(b) <= x <= hi(b). */
+static void test_index_buckets(void **st) {
+  (void)st;
+  assert_int_equal(kq_view_index_bucket(-5), 0);
+  assert_int_equal(kq_view_index_bucket(0), 0);
+  uint32_t prev = 0;
+  for (int64_t x = 1; x < 70000; x++) {
+    uint32_t b = kq_view_index_bucket(x);
+    assert_true(b >= prev && b <= prev + 1);
+    assert_true(kq_view_index_bucket_lo(b) <= x && x <= kq_view_index_bucket_hi(b));
+    prev = b;
+  }
+  for (int k = 0; k < 100000; k++) {
+    int64_t x = (int64_t)(rnd() >> (rnd() % 63));
+    uint32_t b = kq_view_index_bucket(x);
+    assert_true(b < KQ_VIEW_INDEX_BUCKETS);
+    assert_true(kq_view_index_bucket_lo(b) <= x && x <= kq_view_index_bucket_hi(b));
+    if (x > 0) assert_true(kq_view_index_bucket(x - 1) <= b);
+  }
+  assert_true(kq_view_index_bucket(INT64_MAX) < KQ_VIEW_INDEX_BUCKETS);
+}
+
+/* Browser i leaves the fixture the way the scheduler's view removes it: the last moves to i. */
+static void fx_swap_remove(fx_t *f, kq_view_index_t *ix, uint32_t i) {
+  kq_view_index_remove(ix, i);
+  uint32_t last = --f->v.n;
+  f->v.total_cap_cpu -= f->cap_cpu[i];
+  f->v.total_cap_mem -= f->cap_mem[i];
+  if (i == last) return;
+#define MV_(col) f->col[i] = f->col[last];
+  MV_(free_cpu) MV_(free_mem) MV_(cap_cpu) MV_(cap_mem) MV_(rtt) MV_(gpu) MV_(flags)
+  MV_(excluded) MV_(pods) MV_(max_pods) MV_(labelset)
+#undef MV_
+}
+
+/* Every policy chooses the same browser with the index as with the full scan. */
+static void assert_index_agrees(fx_t *f, const kq_view_index_t *ix, int requests) {
+  uint8_t *ex = rnd() % 2 ? f->excluded : NULL;
+  for (int k = 0; k < requests; k++) {
+    kq_place_req_t r = random_req();
+    f->v.pending_gpu = (uint32_t)(rnd() % 3 == 0);
+    f->v.running_gpu = (uint32_t)(rnd() % 3 == 0);
+    for (uint32_t p = 0; p < kq_policy_count(); p++) {
+      const kq_policy_vtable_t *vt = kq_policy_at(p);
+      for (double share = 0; share <= 2; share++) {
+        kq_policy_params_t prm = {0};
+        if (!strcmp(vt->name, "gpu")) kq_policy_params_add(&prm, "share_gpu_browsers", share);
+        else if (share > 0) break;
+        kq_policy_state_t s;
+        assert_int_equal(kq_policy_setup(vt->name, &prm, &s, NULL, 0), 0);
+        kq_policy_reason_t w1, w2;
+        f->v.index = NULL;
+        int32_t scan = kq_policy_select(&s, &r, &f->v, ex, 0, &w1);
+        f->v.index = ix;
+        int32_t idx = kq_policy_select(&s, &r, &f->v, ex, 0, &w2);
+        f->v.index = NULL;
+        if (scan != idx || w1 != w2)
+          fail_msg("%s (share %g): scan chose %d (%d), index chose %d (%d); n=%u req cpu=%lld "
+                   "mem=%lld gpu=%u",
+                   vt->name, share, scan, w1, idx, w2, f->v.n, (long long)r.cpu_millis,
+                   (long long)r.mem_bytes, r.gpu);
+      }
+    }
+  }
+}
+
+static void test_index_equals_scan(void **st) {
+  (void)st;
+  fx_t *f = fx_new();
+  kq_view_index_t *ix = malloc(sizeof *ix);
+  kq_view_index_init(ix);
+  for (int round = 0; round < 150; round++) {
+    random_view(f, (uint32_t)rr(0, 300));
+    for (uint32_t i = 0; i < f->v.n; i++) f->excluded[i] = rnd() % 7 == 0;
+    /* few distinct amounts so that ties inside a bucket are common */
+    if (round % 3 == 0)
+      for (uint32_t i = 0; i < f->v.n; i++) {
+        f->free_cpu[i] = rr(0, 8) * 250;
+        f->free_mem[i] = rr(0, 8) << 28;
+      }
+    kq_view_index_build(ix, &f->v);
+    assert_true(kq_view_index_check(ix, &f->v));
+    assert_index_agrees(f, ix, 10);
+    /* incremental maintenance: capacity/Pod/GPU changes, removals and joins, as the view does */
+    for (int step = 0; step < 60; step++) {
+      uint32_t op = (uint32_t)(rnd() % 4);
+      if (op == 0 && f->v.n) {
+        fx_swap_remove(f, ix, (uint32_t)(rnd() % f->v.n));
+      } else if (op == 1 && f->v.n < FX_MAX) {
+        uint32_t i = fx_add(f, rr(1, 16) * 500, rr(1, 16) * 256);
+        f->gpu[i] = (uint8_t)rr(0, 2);
+        kq_view_index_sync(ix, &f->v, i);
+      } else if (f->v.n) {
+        uint32_t i = (uint32_t)(rnd() % f->v.n);
+        f->free_cpu[i] = rr(-100, f->cap_cpu[i]);
+        f->free_mem[i] = rr(0, f->cap_mem[i]);
+        f->pods[i] = (uint32_t)rr(0, 3);
+        if (rnd() % 4 == 0) f->gpu[i] = (uint8_t)rr(0, 2);
+        kq_view_index_sync(ix, &f->v, i);
+      }
+      assert_true(kq_view_index_check(ix, &f->v));
+      if (step % 20 == 19) assert_index_agrees(f, ix, 5);
+      /* max_free is an upper bound of the real maximum, within one bucket */
+      int64_t mc = INT64_MIN;
+      for (uint32_t i = 0; i < f->v.n; i++) mc = f->free_cpu[i] > mc ? f->free_cpu[i] : mc;
+      int64_t ub = kq_view_index_max_free(ix, KQ_VIX_CPU);
+      if (!f->v.n) assert_true(ub == INT64_MIN);
+      else assert_true(ub >= mc && kq_view_index_bucket(ub) == kq_view_index_bucket(mc < 0 ? 0 : mc));
+    }
+  }
+  kq_view_index_free(ix);
+  free(ix);
+  free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_chosen_always_fits),
-                                     cmocka_unit_test(test_binpack_vs_first_fit_bound)};
+                                     cmocka_unit_test(test_binpack_vs_first_fit_bound),
+                                     cmocka_unit_test(test_index_buckets),
+                                     cmocka_unit_test(test_index_equals_scan)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

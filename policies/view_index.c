@@ -1,0 +1,176 @@
+/* The free-capacity index over a browser view (kq_policy.h): per family (free CPU, free memory)
+ * and group ({busy, empty} x {real GPU, other}) doubly linked lists per log-linear bucket, with a
+ * bitmap of non-empty buckets. The owner of the view syncs a browser after every change to its
+ * free capacity, Pod count or GPU class; policies only read it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kq_policy.h"
+
+#define NONE UINT32_MAX
+#define UNLINKED 0xffu
+
+/* policies/ does not link core: a plain realloc that dies on exhaustion like xrealloc. */
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) abort();
+  return q;
+}
+
+uint32_t kq_view_index_bucket(int64_t x) {
+  if (x <= 0) return 0;
+  if (x < 16) return (uint32_t)x;
+  uint32_t e = 63u - (uint32_t)__builtin_clzll((uint64_t)x);
+  return 16u + (e - 4u) * 8u + (uint32_t)((x >> (e - 3u)) & 7);
+}
+
+int64_t kq_view_index_bucket_lo(uint32_t b) {
+  if (b == 0) return INT64_MIN;
+  if (b < 16) return b;
+  uint32_t e = 4 + (b - 16) / 8, sub = (b - 16) % 8;
+  return (int64_t)(8 + sub) << (e - 3);
+}
+
+int64_t kq_view_index_bucket_hi(uint32_t b) {
+  if (b < 16) return b;
+  uint32_t e = 4 + (b - 16) / 8;
+  if (b + 1 >= KQ_VIEW_INDEX_BUCKETS || e >= 62) return INT64_MAX;
+  return kq_view_index_bucket_lo(b + 1) - 1;
+}
+
+void kq_view_index_init(kq_view_index_t *ix) {
+  memset(ix, 0, sizeof *ix);
+  memset(ix->head, 0xff, sizeof ix->head);
+}
+
+void kq_view_index_free(kq_view_index_t *ix) {
+  for (int f = 0; f < 2; f++) {
+    free(ix->next[f]);
+    free(ix->prev[f]);
+    free(ix->bucket[f]);
+  }
+  free(ix->group);
+  kq_view_index_init(ix);
+}
+
+static void grow(kq_view_index_t *ix, uint32_t need) {
+  if (need <= ix->cap) return;
+  uint32_t nc = ix->cap ? ix->cap : 64;
+  while (nc < need) nc *= 2;
+  for (int f = 0; f < 2; f++) {
+    ix->next[f] = xrealloc(ix->next[f], (size_t)nc * sizeof *ix->next[f]);
+    ix->prev[f] = xrealloc(ix->prev[f], (size_t)nc * sizeof *ix->prev[f]);
+    ix->bucket[f] = xrealloc(ix->bucket[f], (size_t)nc * sizeof *ix->bucket[f]);
+  }
+  ix->group = xrealloc(ix->group, nc);
+  ix->cap = nc;
+}
+
+static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i) {
+  uint32_t h = ix->head[f][g][b];
+  ix->next[f][i] = h;
+  ix->prev[f][i] = NONE;
+  if (h != NONE) ix->prev[f][h] = i;
+  ix->head[f][g][b] = i;
+  ix->bucket[f][i] = (uint16_t)b;
+  ix->nonempty[f][g][b / 64] |= 1ull << (b % 64);
+}
+
+static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
+  uint32_t b = ix->bucket[f][i], n = ix->next[f][i], p = ix->prev[f][i];
+  if (p != NONE) ix->next[f][p] = n;
+  else ix->head[f][g][b] = n;
+  if (n != NONE) ix->prev[f][n] = p;
+  if (ix->head[f][g][b] == NONE) ix->nonempty[f][g][b / 64] &= ~(1ull << (b % 64));
+}
+
+static inline uint32_t group_of(const kq_view_t *v, uint32_t i) {
+  return (v->pods[i] == 0 ? (uint32_t)KQ_VIX_GROUP_EMPTY : (uint32_t)KQ_VIX_GROUP_BUSY) |
+         (v->gpu_class[i] == KQ_VIEW_GPU_REAL ? KQ_VIX_GROUP_GPU : 0u);
+}
+
+void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
+  if (i >= ix->n) { /* append (i == n) */
+    grow(ix, i + 1);
+    for (uint32_t j = ix->n; j <= i; j++) ix->group[j] = UNLINKED;
+    ix->n = i + 1;
+  }
+  uint32_t g = group_of(v, i);
+  uint32_t bc = kq_view_index_bucket(v->free_cpu_millis[i]);
+  uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
+  uint32_t og = ix->group[i];
+  if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm) return;
+  if (og != UNLINKED) {
+    unlink_(ix, KQ_VIX_CPU, og, i);
+    unlink_(ix, KQ_VIX_MEM, og, i);
+  }
+  link_(ix, KQ_VIX_CPU, g, bc, i);
+  link_(ix, KQ_VIX_MEM, g, bm, i);
+  ix->group[i] = (uint8_t)g;
+}
+
+/* Relabels entry `from` as `to` (to is unlinked), keeping its place in every list. */
+static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
+  uint32_t g = ix->group[from];
+  for (int f = 0; f < 2; f++) {
+    uint32_t n = ix->next[f][from], p = ix->prev[f][from];
+    ix->next[f][to] = n;
+    ix->prev[f][to] = p;
+    ix->bucket[f][to] = ix->bucket[f][from];
+    if (p != NONE) ix->next[f][p] = to;
+    else ix->head[f][g][ix->bucket[f][from]] = to;
+    if (n != NONE) ix->prev[f][n] = to;
+  }
+  ix->group[to] = (uint8_t)g;
+  ix->group[from] = UNLINKED;
+}
+
+void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
+  if (i >= ix->n) return;
+  uint32_t g = ix->group[i];
+  if (g != UNLINKED) {
+    unlink_(ix, KQ_VIX_CPU, g, i);
+    unlink_(ix, KQ_VIX_MEM, g, i);
+    ix->group[i] = UNLINKED;
+  }
+  uint32_t last = ix->n - 1;
+  if (i != last && ix->group[last] != UNLINKED) relabel(ix, last, i);
+  ix->n--;
+}
+
+void kq_view_index_build(kq_view_index_t *ix, const kq_view_t *v) {
+  kq_view_index_free(ix);
+  grow(ix, v->n ? v->n : 1);
+  for (uint32_t i = 0; i < v->n; i++) kq_view_index_sync(ix, v, i);
+}
+
+bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
+  if (ix->n != v->n) return false;
+  uint32_t seen[2] = {0, 0};
+  for (int f = 0; f < 2; f++)
+    for (uint32_t g = 0; g < 4; g++)
+      for (uint32_t b = 0; b < KQ_VIEW_INDEX_BUCKETS; b++) {
+        bool bit = ix->nonempty[f][g][b / 64] >> (b % 64) & 1;
+        if (bit != (ix->head[f][g][b] != NONE)) return false;
+        uint32_t prev = NONE;
+        for (uint32_t i = ix->head[f][g][b]; i != NONE; i = ix->next[f][i]) {
+          if (i >= v->n || ix->prev[f][i] != prev || ix->group[i] != g ||
+              ix->bucket[f][i] != b || seen[f] > v->n)
+            return false;
+          const int64_t *fr = f == KQ_VIX_CPU ? v->free_cpu_millis : v->free_mem_bytes;
+          if (kq_view_index_bucket(fr[i]) != b || group_of(v, i) != g) return false;
+          seen[f]++;
+          prev = i;
+        }
+      }
+  return seen[0] == v->n && seen[1] == v->n;
+}
+
+int64_t kq_view_index_max_free(const kq_view_index_t *ix, int family) {
+  for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0; w--) {
+    uint64_t m = 0;
+    for (uint32_t g = 0; g < 4; g++) m |= ix->nonempty[family][g][w];
+    if (m) return kq_view_index_bucket_hi((uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m));
+  }
+  return INT64_MIN;
+}
