@@ -72,18 +72,26 @@ static bool if_replies(const void *ud) {
   return w->sink->n >= w->n;
 }
 
-/* Sends one request and waits (60 s at most) for its reply; returns it (owned by the sink). */
-static inline kq_image_reply_t *if_ask(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink, kq_aid_t to,
-                                const char *image, kq_pull_policy_t pol, const char *secret) {
+/* Sends one request (with optional kuack.io/wasm-type and wasm-path overrides) and waits (60 s at
+ * most) for its reply; returns it (owned by the sink). */
+static inline kq_image_reply_t *if_ask_ex(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink,
+                                          kq_aid_t to, const char *image, kq_pull_policy_t pol, const char *secret,
+                                          const char *type, const char *path) {
   if_clear(sink);
   const char *secrets[1] = {secret};
   kq_image_request_t rq = {.image = image, .policy = pol, .secrets = secret ? secrets : NULL,
-                           .nsecrets = secret ? 1 : 0, .reply_to = to, .reply_id = GOT_IMAGE, .cookie = 42};
+                           .nsecrets = secret ? 1 : 0, .wasm_type = type, .wasm_path = path,
+                           .reply_to = to, .reply_id = GOT_IMAGE, .cookie = 42};
   kq_image_service_request(svc, &rq);
   if_wait_t w = {sink, 1};
   assert_true(if_run_until(base, if_replies, &w, 60000));
   assert_int_equal(sink->r[0]->cookie, 42);
   return sink->r[0];
+}
+
+static inline kq_image_reply_t *if_ask(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink,
+                                       kq_aid_t to, const char *image, kq_pull_policy_t pol, const char *secret) {
+  return if_ask_ex(base, svc, sink, to, image, pol, secret, NULL, NULL);
 }
 
 #endif

@@ -1,52 +1,17 @@
 /* Image actors + pull state machine against a real registry: index / single / artifact / pkg
  * images, missing tag and platform, digest mismatch, wrong credentials, registry down then up,
  * concurrent pulls sharing one fetch, pull policies, invalid names. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "image_fixture.h"
+
 #include <dirent.h>
-#include <event2/event.h>
 #include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "kq_alloc.h"
-#include "kq_error.h"
 #include "kq_http.h"
-#include "kq_image.h"
 #include "kq_oci_digest.h"
 #include "kq_pool.h"
 #include "kq_test_registry.h"
-
-enum { GOT_IMAGE = KQ_MSG_USER + 100 };
-
-#define MAX_REPLIES 64
-typedef struct sink {
-  kq_image_reply_t *r[MAX_REPLIES];
-  size_t n;
-} sink_t;
-
-static int sink_init(kq_actor_t *self, void *state, void *arg) {
-  *(sink_t **)state = arg;
-  return KQ_OK;
-}
-static void sink_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
-  sink_t *s = *(sink_t **)state;
-  if (m->id != GOT_IMAGE || s->n == MAX_REPLIES) return;
-  /* keep a private copy: the runtime frees the message after dispatch */
-  kq_image_reply_t *c = kq_memdup(m, sizeof *c);
-  kq_oci_artefact_copy(&c->art, &((kq_image_reply_t *)m)->art);
-  s->r[s->n++] = c;
-}
-static void sink_stop(kq_actor_t *self, void *state) {}
-static const kq_actor_type_t sink_type = {.name = "sink", .state_size = sizeof(sink_t *), .init = sink_init,
-                                          .dispatch = sink_dispatch, .stop = sink_stop};
 
 typedef struct fx {
   struct event_base *base;
@@ -57,52 +22,29 @@ typedef struct fx {
   kq_image_service_t *svc;
   kq_test_registry_t *reg, *areg;
   char cache[64];
-  sink_t sink;
+  if_sink_t sink;
   kq_aid_t aid;
 } fx_t;
 
 static fx_t *F;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+static uint64_t now_ms(void) { return kq_test_now_ms(); }
+static bool idle(const void *ud) {
+  (void)ud;
+  return kq_system_idle(F->sys);
 }
-static void on_tick(evutil_socket_t fd, short what, void *arg) {}
+static void clear_replies(void) { if_clear(&F->sink); }
 static bool run_until(bool (*cond)(const void *), const void *ud, unsigned ms) {
-  struct event *tick = event_new(F->base, -1, EV_PERSIST, on_tick, NULL);
-  struct timeval tv = {0, 5000};
-  event_add(tick, &tv);
-  uint64_t deadline = now_ms() + ms;
-  bool ok = false;
-  while (!(ok = cond(ud)) && now_ms() < deadline) event_base_loop(F->base, EVLOOP_ONCE);
-  event_free(tick);
-  return ok;
+  return if_run_until(F->base, cond, ud, ms);
 }
-static bool replies_at_least(const void *ud) { return F->sink.n >= *(const size_t *)ud; }
-static bool idle(const void *ud) { return kq_system_idle(F->sys); }
-
-static void clear_replies(void) {
-  for (size_t i = 0; i < F->sink.n; i++) {
-    kq_oci_artefact_free(&F->sink.r[i]->art);
-    free(F->sink.r[i]);
-  }
-  F->sink.n = 0;
+static bool replies_at_least(const void *ud) {
+  if_wait_t w = {&F->sink, *(const size_t *)ud};
+  return if_replies(&w);
 }
 
-/* Sends one request and waits for its reply. Returns the reply (owned by the sink). */
 static kq_image_reply_t *ask(const char *image, kq_pull_policy_t pol, const char *secret, const char *type,
                              const char *path) {
-  clear_replies();
-  const char *secrets[1] = {secret};
-  kq_image_request_t rq = {.image = image, .policy = pol, .secrets = secret ? secrets : NULL,
-                           .nsecrets = secret ? 1 : 0, .wasm_type = type, .wasm_path = path,
-                           .reply_to = F->aid, .reply_id = GOT_IMAGE, .cookie = 42};
-  kq_image_service_request(F->svc, &rq);
-  size_t one = 1;
-  assert_true(run_until(replies_at_least, &one, 60000));
-  assert_int_equal(F->sink.r[0]->cookie, 42);
-  return F->sink.r[0];
+  return if_ask_ex(F->base, F->svc, &F->sink, F->aid, image, pol, secret, type, path);
 }
 
 static char *img(kq_test_registry_t *r, const char *name) {
@@ -144,7 +86,7 @@ static int setup(void **state) {
                                .ninsecure = 2, .max_retries = 2, .retry_backoff_ns = KQ_MS(20),
                                .fail_backoff_ns = KQ_MS(300)};
   F->svc = kq_image_service_new(F->sys, &o);
-  F->aid = kq_spawn(F->sys, &sink_type, &F->sink, NULL);
+  F->aid = kq_spawn(F->sys, &if_sink_type, &F->sink, NULL);
   kq_test_examples_dir();
   *state = F;
   return 0;
