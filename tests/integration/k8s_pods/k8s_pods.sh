@@ -9,18 +9,20 @@ NODE_LOG=$WORK/node.log
 
 cluster_up
 registry_up open
+registry_up private kuack s3cret-pass
 mkdir -p "$WORK/ex"
 wasm_build "$ROOT/examples/hello-wasi/hello.c" "$WORK/ex/hello.wasm"
 wasm_build "$ROOT/examples/cpu-job/cpujob.c" "$WORK/ex/cpujob.wasm"
 push_wasm "$REG_open" demo/hello:v1 "$WORK/ex/hello.wasm"
 push_wasm "$REG_open" demo/cpujob:v1 "$WORK/ex/cpujob.wasm"
+push_wasm "$REG_private" demo/hello:v1 "$WORK/ex/hello.wasm" kuack:s3cret-pass
 
 PORT=$(freeport); KPORT=$(freeport)
 NODE_PID=
 start_node() {
   "$NODE_BIN" --kubeconfig "$KUBECONFIG" --context admin --node-name kuack-node --node-ip 127.0.0.1 \
     --listen "127.0.0.1:$PORT" --kubelet-listen "127.0.0.1:$KPORT" --client-ca-file "$KUBELET_CLIENT_CA" \
-    --insecure-registry "$REG_open" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
+    --insecure-registry "$REG_open" --insecure-registry "$REG_private" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
     --heartbeat-ms 1000 --resume-window-ms 1500 "$@" >>"$NODE_LOG" 2>&1 &
   NODE_PID=$!
   PIDS+=($NODE_PID)
@@ -50,7 +52,8 @@ is_phase() { [ "$(phase "$1")" = "$2" ]; }
 reason() { k get pod "$1" -o jsonpath='{.status.reason}'; }
 pod_reasons() { k get events -n default --field-selector "involvedObject.kind=Pod,involvedObject.name=$1" -o jsonpath='{.items[*].reason}'; }
 pod_event() { grep -qw "$2" <<<"$(pod_reasons "$1")"; }
-# pod NAME IMAGE ARGS_JSON [extra container YAML lines (8 spaces)] [extra metadata YAML (2 spaces)]
+# pod NAME IMAGE ARGS_JSON [extra container YAML (6 spaces)] [extra metadata YAML (2 spaces)];
+# $SPEC_EXTRA: extra spec YAML (2 spaces)
 pod() {
   cat > "$WORK/$1.yaml" <<YAML
 apiVersion: v1
@@ -61,6 +64,7 @@ metadata:
 ${5:-}
 spec:
   nodeName: kuack-node
+${SPEC_EXTRA:-}
   restartPolicy: Never
   terminationGracePeriodSeconds: 5
   tolerations:
@@ -80,11 +84,45 @@ start_node
 until_ok 30 k get node kuack-node || fail "the Node was not registered"
 until_ok 20 no_capacity || { k get node kuack-node -o yaml >&2; fail "no browser: want cpu 0 and the kuack.io/no-browsers taint"; }
 echo "ok: no browser → cpu 0, kuack.io/no-browsers taint"
+
+# ---- 2. Secrets and ConfigMaps (read before any browser is needed) ----
+waiting_reason() { k get pod "$1" -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}'; }
+is_waiting() { [ "$(waiting_reason "$1")" = "$2" ]; }
+# env from a Secret without the opt-in annotation: refused with a reason that says why.
+pod secretenv "$REG_open/demo/hello:v1" '[]' \
+  '      env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]'
+until_ok 30 is_phase secretenv Failed || { k get pod secretenv -o yaml >&2; fail "secretenv did not fail"; }
+[ "$(reason secretenv)" = SecretsRefused ] || fail "secretenv reason '$(reason secretenv)', want SecretsRefused"
+grep -q 'kuack.io/allow-secrets' <<<"$(k get pod secretenv -o jsonpath='{.status.message}')" ||
+  fail "secretenv's message does not name the opt-in annotation"
+echo "ok: env from a Secret refused: $(k get pod secretenv -o jsonpath='{.status.message}')"
+# imagePullSecrets naming a Secret that does not exist yet: waiting, Warning Event, then retried.
+SPEC_EXTRA='  imagePullSecrets: [{name: regcred}]' pod private "$REG_private/demo/hello:v1" '["--name", "private"]'
+until_ok 30 is_waiting private CreateContainerConfigError || { k get pod private -o yaml >&2; fail "private is not waiting on its pull secret"; }
+until_ok 10 pod_event private FailedToRetrieveImagePullSecret || fail "no FailedToRetrieveImagePullSecret Event (have: $(pod_reasons private))"
+echo "ok: missing pull secret → $(k get pod private -o jsonpath='{.status.containerStatuses[0].state.waiting.message}')"
+k create secret docker-registry regcred --docker-server="$REG_private" --docker-username=kuack \
+  --docker-password=s3cret-pass >/dev/null || fail "cannot create the pull secret"
+# env from a ConfigMap (valueFrom.configMapKeyRef + envFrom with a prefix).
+k create configmap greet --from-literal=text="hello from a ConfigMap" --from-literal=other=x >/dev/null ||
+  fail "cannot create the ConfigMap"
+pod cmenv "$REG_open/demo/hello:v1" '["--name", "cm"]' \
+  '      env: [{name: GREETING, valueFrom: {configMapKeyRef: {name: greet, key: text}}}]
+      envFrom: [{prefix: CM_, configMapRef: {name: greet}}, {configMapRef: {name: nothing, optional: true}}]'
+
 open_browser
 until_ok 60 with_capacity || { k get node kuack-node -o yaml >&2; cat "$WORK/browser.log" >&2; fail "browser joined: want capacity and no taint"; }
 echo "ok: browser joined → cpu $(nodejp '{.status.capacity.cpu}') memory $(nodejp '{.status.capacity.memory}') pods $(nodejp '{.status.capacity.pods}') gpu $(nodejp '{.status.capacity.kuack\.io/gpu}'), taint gone"
 
-# ---- 2. closing the browser fails its Pod with NodeLost ----
+until_ok 90 is_phase cmenv Succeeded || { k get pod cmenv -o yaml >&2; fail "cmenv did not succeed"; }
+logs=$(k logs cmenv) || fail "kubectl logs cmenv"
+grep -q "GREETING=hello from a ConfigMap" <<<"$logs" || { echo "$logs" >&2; fail "cmenv's output lacks the ConfigMap value"; }
+echo "ok: env from a ConfigMap: $(grep GREETING <<<"$logs")"
+until_ok 60 is_phase private Succeeded || { k get pod private -o yaml >&2; fail "private did not succeed once the pull secret existed"; }
+grep -q "argv\[2\]=private" <<<"$(k logs private)" || fail "private's output is missing"
+echo "ok: image pulled with the imagePullSecret (Basic auth) → private Succeeded"
+
+# ---- 3. closing the browser fails its Pod with NodeLost ----
 pod lost "$REG_open/demo/cpujob:v1" '["primes", "1", "4000000000"]'
 until_ok 90 is_phase lost Running || { k get pod lost -o yaml >&2; fail "Pod lost did not run"; }
 echo "ok: pod lost Running"
@@ -97,5 +135,30 @@ until_ok 10 pod_event lost NodeLost || fail "no NodeLost Event on lost (have: $(
 echo "ok: browser closed → lost Failed NodeLost: $(k get pod lost -o jsonpath='{.status.message}')"
 until_ok 20 no_capacity || { k get node kuack-node -o yaml >&2; fail "browser left: want cpu 0 and the taint back"; }
 echo "ok: browser left → cpu 0, taint back"
+
+# ---- 4. a node restart fails the Pod it was running, never runs it twice ----
+open_browser
+until_ok 60 with_capacity || fail "the browser did not come back"
+pod long "$REG_open/demo/cpujob:v1" '["primes", "1", "4000000000"]'
+until_ok 60 is_phase long Running || { k get pod long -o yaml >&2; fail "Pod long did not run"; }
+kill -KILL "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
+echo "ok: long Running, kuack-node killed (-9)"
+echo "--- restart" >>"$NODE_LOG"
+start_node
+until_ok 30 is_phase long Failed || { k get pod long -o yaml >&2; fail "Pod long did not fail after the node restart"; }
+[ "$(reason long)" = NodeRestarted ] || fail "long reason '$(reason long)', want NodeRestarted"
+until_ok 60 with_capacity || fail "the browser did not reconnect to the restarted node"
+until_ok 10 pod_event long NodeRestarted || fail "no NodeRestarted Event on long (have: $(pod_reasons long))"
+# The restarted node decided before it patched the status: a Pod handed to a pod actor is logged
+# as "added" at once; long never was.
+! sed -n '/^--- restart/,$p' "$NODE_LOG" | grep -q 'pod default/long  added' ||
+  fail "the restarted node started long again"
+started=$(k get events -n default --field-selector involvedObject.name=long,reason=Started -o name | wc -l)
+[ "$started" = 1 ] || fail "long has $started Started Events, want exactly 1"
+echo "ok: restart → long Failed NodeRestarted ($(k get pod long -o jsonpath='{.status.message}')), Started once"
+
+kill -TERM "$NODE_PID"
+rc=0; wait "$NODE_PID" || rc=$?
+[ "$rc" = 0 ] || fail "kuack-node exited $rc after SIGTERM"
 
 echo "PASS"
