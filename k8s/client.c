@@ -473,6 +473,7 @@ static void watch_done(client_t *c, watch_t *w, bool pods, kq_http_resp_t *r) {
     watch_start(c, w, pods);
     return;
   }
+  if (r->rc == KQ_OK && r->status == 401) c->cfg->token_read_ns = 0; /* rotated token: re-read */
   bool gone = w->gone || r->status == 410;
   if (gone) {
     c->stats->relists++;
