@@ -173,11 +173,25 @@ static void on_manifest_error(void *ud, const char *file, const char *message) {
   fflush(stdout);
 }
 
+/* node.yaml's placement annotations (standalone): the scheduler applies or refuses (WARN log). */
+static void on_manifest_node(void *ud, const char *policy, const kq_k8s_param_t *kv, size_t n) {
+  node_app_t *app = ud;
+  kq_policy_params_t pp = {0};
+  for (size_t i = 0; i < n; i++)
+    if (kq_policy_params_add(&pp, kv[i].key, kv[i].value) != KQ_OK) {
+      KQ_WARN("node", "placement policy change refused", "requested=%s error=\"invalid placement "
+              "param %s\"", policy, kv[i].key);
+      return;
+    }
+  kq_send(app->sys, app->scheduler, &kq_sched_set_policy_msg_new(policy, &pp)->hdr);
+}
+
 static int start_sources(node_app_t *app) {
   const node_config_t *c = &app->cfg;
   if (c->standalone_dir) {
     kq_manifests_opts_t mo = {.dir = c->standalone_dir, .node_name = c->node_name, .target = app->node,
-                              .on_error = on_manifest_error, .on_error_ud = app};
+                              .on_error = on_manifest_error, .on_error_ud = app,
+                              .on_node = on_manifest_node, .on_node_ud = app};
     char *why = NULL;
     app->manifests = kq_manifests_spawn(app->sys, &mo, &why);
     if (app->manifests == KQ_AID_NONE) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kq_actor.h"
+#include "kq_k8s_params.h"
 #include "kq_k8s_types.h"
 
 /* The ids and layouts equal actors/kq_node.h's KQ_NODE_MSG_POD_UPSERT/REMOVE and
@@ -38,6 +39,21 @@ typedef struct kq_manifest_remove_msg {
  * naming file and document ("a.yaml: document 2 (line 9): ..."). Both borrowed for the call. */
 typedef void (*kq_manifests_error_fn)(void *ud, const char *file, const char *message);
 
+/* The Node manifest: KQ_MANIFESTS_NODE_FILE ("node.yaml"; node.yml and node.json work too) in the
+ * directory is not a Pod file. It holds one `kind: Node` document whose metadata.annotations
+ * `kuack.io/placement-policy` and `kuack.io/placement-params` (a JSON object of numbers, as a
+ * string; a YAML mapping is accepted too) choose the placement policy, exactly as the Node's
+ * annotations do in Kubernetes mode. on_node gets the policy name and the decoded parameters
+ * (both borrowed for the call) at the first scan and whenever either value changes; an absent or
+ * empty policy annotation, or the file going away, calls nothing (the policy in force stays).
+ * A file that does not parse, is not `kind: Node`, or carries invalid params is reported
+ * (on_error + WARN) and on_node is not called. Unknown policy names are the consumer's to refuse. */
+#define KQ_MANIFESTS_NODE_FILE "node.yaml"
+#define KQ_MANIFESTS_ANN_POLICY "kuack.io/placement-policy"
+#define KQ_MANIFESTS_ANN_PARAMS "kuack.io/placement-params"
+typedef void (*kq_manifests_node_fn)(void *ud, const char *policy, const kq_k8s_param_t *params,
+                                     size_t nparams);
+
 typedef struct kq_manifests_opts {
   const char *dir;               /* the manifest directory (copied) */
   const char *node_name;         /* put into spec.nodeName when empty (copied); NULL = leave */
@@ -45,6 +61,8 @@ typedef struct kq_manifests_opts {
   uint64_t poll_ns;              /* poll period; 0 = 1 s */
   kq_manifests_error_fn on_error; /* optional */
   void *on_error_ud;
+  kq_manifests_node_fn on_node;   /* optional: the Node manifest's placement annotations */
+  void *on_node_ud;
 } kq_manifests_opts_t;
 
 extern const kq_actor_type_t kq_manifests_actor_type;

@@ -17,11 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
 #include "kq_alloc.h"
 #include "kq_clock.h"
 #include "kq_error.h"
+#include "kq_k8s_internal.h"
 #include "kq_log.h"
 
 #define COMP "manifests"
@@ -59,6 +61,9 @@ typedef struct manifests {
   uint64_t poll_ns;
   kq_manifests_error_fn on_error;
   void *on_error_ud;
+  kq_manifests_node_fn on_node;
+  void *on_node_ud;
+  char *node_policy, *node_params; /* annotations last handed to on_node */
   bool dir_warned;
   size_t nfiles;
   file_t *files;      /* sorted by name */
@@ -353,6 +358,75 @@ static char *read_capped(const char *path, size_t *len) {
   return buf;
 }
 
+/* ---- the Node manifest ---- */
+
+static bool is_node_file(const char *n) {
+  return !strcmp(n, "node.yaml") || !strcmp(n, "node.yml") || !strcmp(n, "node.json");
+}
+
+static bool same_str(const char *a, const char *b) {
+  return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Applies the placement annotations of the Node manifest `f` (content in data/len). */
+static void scan_node_file(manifests_t *s, file_t *f, const char *data, size_t len) {
+  char *err = NULL;
+  cJSON *root = kq_k8s_yaml_to_json(data, len, &err);
+  if (!root) {
+    report(s, f->name, "Node manifest: %s; placement policy unchanged", err ? err : "invalid");
+    free(err);
+    return;
+  }
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+  if (!cJSON_IsObject(root) || !cJSON_IsString(kind) || strcmp(kind->valuestring, "Node")) {
+    report(s, f->name, "expected one document of kind: Node (placement annotations); "
+                       "placement policy unchanged");
+    cJSON_Delete(root);
+    return;
+  }
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+  const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+  const cJSON *pol = cJSON_GetObjectItemCaseSensitive(ann, KQ_MANIFESTS_ANN_POLICY);
+  const cJSON *prm = cJSON_GetObjectItemCaseSensitive(ann, KQ_MANIFESTS_ANN_PARAMS);
+  if ((pol && !cJSON_IsString(pol)) || (prm && !cJSON_IsString(prm) && !cJSON_IsObject(prm))) {
+    report(s, f->name, "Node manifest: %s must be a string and %s a JSON object (as a string); "
+                       "placement policy unchanged", KQ_MANIFESTS_ANN_POLICY, KQ_MANIFESTS_ANN_PARAMS);
+    cJSON_Delete(root);
+    return;
+  }
+  const char *policy = pol ? pol->valuestring : NULL;
+  char *params = !prm ? NULL : cJSON_IsString(prm) ? kq_strdup(prm->valuestring)
+                                                   : cJSON_PrintUnformatted(prm);
+  if (policy && !*policy) policy = NULL;
+  if (same_str(policy, s->node_policy) && same_str(params, s->node_params)) {
+    free(params);
+    cJSON_Delete(root);
+    return;
+  }
+  kq_k8s_param_t *kv = NULL;
+  size_t n = 0;
+  int rc = policy ? kq_k8s_parse_params(params, 8 /* KQ_POLICY_PARAMS_MAX */, &kv, &n, &err) : KQ_OK;
+  if (rc != KQ_OK) {
+    report(s, f->name, "Node manifest: %s: %s; placement policy unchanged",
+           KQ_MANIFESTS_ANN_PARAMS, err ? err : kq_strerror(rc));
+    free(err);
+    free(params);
+    cJSON_Delete(root);
+    return; /* not remembered: the same text is reported again only when the file changes */
+  }
+  free(s->node_policy);
+  free(s->node_params);
+  s->node_policy = policy ? kq_strdup(policy) : NULL;
+  s->node_params = params;
+  if (policy) {
+    KQ_INFO(COMP, "node manifest: placement policy", "file=%s policy=%s params=%s", f->name,
+            policy, params ? params : "{}");
+    if (s->on_node) s->on_node(s->on_node_ud, policy, kv, n);
+  }
+  kq_k8s_params_free(kv, n);
+  cJSON_Delete(root);
+}
+
 /* Drops everything `f` sent (its file is gone or refused as a whole). */
 static void file_drop_pods(manifests_t *s, file_t *f) { apply_docs(s, f, NULL, 0); }
 
@@ -402,6 +476,11 @@ static void scan_file(manifests_t *s, file_t *f, const struct stat *st, char *pa
   }
   memcpy(f->hash, h, 32);
   f->read = true;
+  if (is_node_file(f->name)) {
+    scan_node_file(s, f, data, len);
+    free(data);
+    return;
+  }
   kq_k8s_doc_t *docs = NULL;
   size_t ndocs = 0;
   char *err = NULL;
@@ -496,11 +575,15 @@ static int m_init(kq_actor_t *self, void *state, void *arg) {
   s->poll_ns = o->poll_ns ? o->poll_ns : KQ_SEC(1);
   s->on_error = o->on_error;
   s->on_error_ud = o->on_error_ud;
+  s->on_node = o->on_node;
+  s->on_node_ud = o->on_node_ud;
   if (scan(s) != KQ_OK) {
     for (size_t i = 0; i < s->nfiles; i++) file_free(&s->files[i]);
     free(s->files);
     free(s->dir);
     free(s->node_name);
+    free(s->node_policy);
+    free(s->node_params);
     return KQ_EIO;
   }
   kq_timer_start(self, s->poll_ns, s->poll_ns, 0);
@@ -520,6 +603,8 @@ static void m_stop(kq_actor_t *self, void *state) {
   free(s->files);
   free(s->dir);
   free(s->node_name);
+  free(s->node_policy);
+  free(s->node_params);
 }
 
 const kq_actor_type_t kq_manifests_actor_type = {

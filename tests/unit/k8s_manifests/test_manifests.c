@@ -32,7 +32,20 @@ typedef struct fixture {
   size_t nerr;
   char errs[32][512];
   char err_files[32][64];
+  size_t nnode;          /* on_node calls */
+  char node[8][256];     /* "policy k=v k=v" per call */
 } fixture_t;
+
+static void on_node(void *ud, const char *policy, const kq_k8s_param_t *kv, size_t n) {
+  fixture_t *f = ud;
+  if (f->nnode < 8) {
+    char *out = f->node[f->nnode];
+    size_t off = (size_t)snprintf(out, 256, "%s", policy);
+    for (size_t i = 0; i < n && off < 256; i++)
+      off += (size_t)snprintf(out + off, 256 - off, " %s=%g", kv[i].key, kv[i].value);
+  }
+  f->nnode++;
+}
 
 static void on_error(void *ud, const char *file, const char *message) {
   fixture_t *f = ud;
@@ -85,7 +98,7 @@ static fixture_t *fx_new(void) {
 static void fx_start(fixture_t *f) {
   kq_manifests_opts_t o = {
       .dir = f->dir, .node_name = "kuack-node", .target = f->probe, .poll_ns = POLL,
-      .on_error = on_error, .on_error_ud = f};
+      .on_error = on_error, .on_error_ud = f, .on_node = on_node, .on_node_ud = f};
   char *err = NULL;
   f->src = kq_manifests_spawn(kq_h_system(f->h), &o, &err);
   if (!f->src) fail_msg("spawn: %s", err);
@@ -442,6 +455,78 @@ static void test_given_identity_kept(void **st) {
   fx_free(f);
 }
 
+#define NODE(ann)                                                                        \
+  "apiVersion: v1\nkind: Node\nmetadata:\n  name: kuack-node\n  annotations:\n" ann
+
+/* node.yaml carries the placement annotations: applied at start and on every change of them,
+ * never sent as a Pod; bad files are reported and change nothing. */
+static void test_node_manifest_policy(void **st) {
+  (void)st;
+  fixture_t *f = fx_new();
+  put(f, "node.yaml", NODE("    kuack.io/placement-policy: latency\n"
+                           "    kuack.io/placement-params: '{\"load_weight\": 2}'\n"));
+  put(f, "a.yaml", POD("one", "reg/a:v1"));
+  fx_start(f);
+  free(expect_upsert(f, "a.yaml#default/one"));
+  kq_h_expect_none(f->h, f->probe); /* the Node is not a Pod */
+  assert_int_equal(f->nerr, 0);
+  assert_int_equal(f->nnode, 1);
+  assert_string_equal(f->node[0], "latency load_weight=2");
+
+  /* other edits that keep both annotations: nothing to apply */
+  put(f, "node.yaml", "# the node\n" NODE("    kuack.io/placement-params: '{\"load_weight\": 2}'\n"
+                                          "    kuack.io/placement-policy: latency\n"));
+  poll_once(f);
+  assert_int_equal(f->nnode, 1);
+
+  /* a new policy, params as a YAML mapping */
+  put(f, "node.yaml", NODE("    kuack.io/placement-policy: gpu\n"
+                           "    kuack.io/placement-params:\n      share_gpu_browsers: 0\n"));
+  poll_once(f);
+  assert_int_equal(f->nnode, 2);
+  assert_string_equal(f->node[1], "gpu share_gpu_browsers=0");
+
+  /* an unknown name is passed on: the scheduler refuses it and keeps its policy */
+  put(f, "node.yaml", NODE("    kuack.io/placement-policy: best-fit\n"));
+  poll_once(f);
+  assert_int_equal(f->nnode, 3);
+  assert_string_equal(f->node[2], "best-fit");
+  assert_int_equal(f->nerr, 0);
+
+  /* bad params: reported, not applied */
+  put(f, "node.yaml", NODE("    kuack.io/placement-policy: binpack\n"
+                           "    kuack.io/placement-params: '{\"x\": \"y\"}'\n"));
+  poll_once(f);
+  assert_int_equal(f->nnode, 3);
+  expect_error(f, 0, "node.yaml", "kuack.io/placement-params");
+  expect_error(f, 0, "node.yaml", "placement policy unchanged");
+
+  /* not a Node, not YAML: reported, not applied, and never a Pod */
+  put(f, "node.yaml", POD("sneaky", "reg/x:v1"));
+  poll_once(f);
+  expect_error(f, 1, "node.yaml", "kind: Node");
+  put(f, "node.yaml", "kind: [unclosed\n");
+  poll_once(f);
+  expect_error(f, 2, "node.yaml", "Node manifest");
+  assert_int_equal(f->nnode, 3);
+
+  /* fixed: applied */
+  put(f, "node.yaml", NODE("    kuack.io/placement-policy: binpack\n"));
+  poll_once(f);
+  assert_int_equal(f->nnode, 4);
+  assert_string_equal(f->node[3], "binpack");
+
+  /* no policy annotation, or the file removed: the policy in force stays */
+  put(f, "node.yaml", NODE("    other: x\n"));
+  poll_once(f);
+  rm(f, "node.yaml");
+  poll_once(f);
+  assert_int_equal(f->nnode, 4);
+  assert_int_equal(f->nerr, 3);
+  kq_h_expect_none(f->h, f->probe);
+  fx_free(f);
+}
+
 static void test_spawn_errors(void **st) {
   (void)st;
   fixture_t *f = fx_new();
@@ -487,6 +572,7 @@ int main(void) {
       cmocka_unit_test(test_big_file),
       cmocka_unit_test(test_given_identity_kept),
       cmocka_unit_test(test_spawn_errors),
+      cmocka_unit_test(test_node_manifest_policy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
