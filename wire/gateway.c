@@ -131,7 +131,8 @@ static void pressure(gw_conn_t *c, bool high) {
 static void close_conn(gw_conn_t *c, uint16_t code, const char *reason) {
   if (c->close_code) return;
   c->close_code = code;
-  snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
+  free(c->close_reason);
+  c->close_reason = kq_strdup(reason ? reason : "");
   lws_callback_on_writable(c->wsi);
   /* A peer that does not read never makes the socket writable: bound the wait. */
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
@@ -141,9 +142,9 @@ static void on_send(kq_gateway_t *gw, kq_gw_send_msg_t *m) {
   gw_conn_t *c = gw_conn_lookup(gw, m->conn_id);
   if (!c || c->close_code || !m->frame) return; /* dtor frees the frame */
   kq_gw_frame_t *f = m->frame;
-  if (c->qbytes + f->len > gw->send_queue_bytes || c->qframes + 1 > gw->send_queue_frames) {
+  if ((uint64_t)c->qbytes + f->len > gw->send_queue_bytes || c->qframes + 1 > gw->send_queue_frames) {
     kq_counter_inc(gw->m_culled);
-    KQ_WARN("gateway", "culling slow reader", "conn=%llx queued_frames=%u queued_bytes=%zu",
+    KQ_WARN("gateway", "culling slow reader", "conn=%llx queued_frames=%u queued_bytes=%u",
             (unsigned long long)c->id, c->qframes, c->qbytes);
     gw_conn_drop_queue(c);
     close_conn(c, KQ_CLOSE_CULLED, "send queue full");
@@ -159,6 +160,7 @@ static void on_send(kq_gateway_t *gw, kq_gw_send_msg_t *m) {
   c->qframes++;
   c->qbytes += f->len;
   if (c->qbytes > gw->send_queue_bytes / 2 || c->qframes > gw->send_queue_frames / 2) pressure(c, true);
+  gw_conn_answered(c);
   lws_callback_on_writable(c->wsi);
 }
 
@@ -260,8 +262,11 @@ static void setup_tables(kq_gateway_t *gw) {
   }
 
   gw->protocols[0] = (struct lws_protocols){"http", gw_http_callback, sizeof(gw_http_t), 0, 0, NULL, 0};
+  /* rx_chunk is lws's per-connection receive buffer (most of an idle connection's memory when
+   * large); longer messages arrive in pieces and are reassembled in gw_conn. tx_packet_size
+   * lifts lws's default cap of one send() to the receive buffer size. */
   gw->protocols[1] = (struct lws_protocols){GW_SUBPROTOCOL, gw_ws_callback, sizeof(gw_conn_t),
-                                            gw->rx_chunk, 0, NULL, 0};
+                                            gw->rx_chunk, 0, NULL, 64 * 1024};
   memset(&gw->protocols[2], 0, sizeof(gw->protocols[2]));
 }
 
@@ -329,7 +334,7 @@ kq_gateway_t *kq_gateway_new(kq_system_t *sys, const kq_gateway_opts_t *opts, in
     for (size_t i = 0; i < n; i++) gw->origins[i] = kq_strdup(opts->allowed_origins[i]);
   }
   gw->max_frame = opts->max_frame ? opts->max_frame : 1u << 20;
-  gw->rx_chunk = opts->rx_chunk ? opts->rx_chunk : 1024;
+  gw->rx_chunk = opts->rx_chunk ? opts->rx_chunk : 128;
   gw->send_queue_bytes = opts->send_queue_bytes ? opts->send_queue_bytes : 4u << 20;
   gw->send_queue_frames = opts->send_queue_frames ? opts->send_queue_frames : 4096;
   gw->close_grace_ms = opts->close_grace_ms ? opts->close_grace_ms : 2000;
@@ -358,6 +363,11 @@ kq_gateway_t *kq_gateway_new(kq_system_t *sys, const kq_gateway_opts_t *opts, in
   info.max_http_header_pool = 64;
   info.timeout_secs = 30;
   info.ka_time = 0;
+  /* No lws validity (idle ping/hangup) timer: the browser actor owns liveness (heartbeat
+   * deadline). lws keeps those timers on one sorted list per thread, so each new WebSocket
+   * cost a walk over every other one (O(n) per accept, ~35% of the node CPU at 10k). */
+  static const lws_retry_bo_t no_validity = {.secs_since_valid_ping = 0, .secs_since_valid_hangup = 0};
+  info.retry_and_idle_policy = &no_validity;
   if (gw->tls_cert) {
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = gw->tls_cert;

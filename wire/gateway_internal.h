@@ -24,15 +24,16 @@ typedef struct gw_conn {
   uint64_t id;              /* generation << 32 | slot; 0 = not registered */
   kq_aid_t owner;           /* session actor */
   kq_gw_frame_t *qhead, *qtail;
-  uint32_t qframes;
-  size_t qbytes;
   uint8_t *rx;              /* partial inbound message (only when fragmented) */
-  size_t rxlen, rxcap;
-  bool rx_binary;
-  bool pressured;           /* PRESSURE high was sent */
+  char *close_reason;       /* owned, set with close_code */
+  uint32_t qframes, qbytes;
+  uint32_t rxlen, rxcap;
   uint16_t close_code;      /* set: close once the queue is written (culls drop the queue) */
   uint16_t peer_code;
-  char close_reason[64];
+  bool rx_binary;
+  bool pressured;           /* PRESSURE high was sent */
+  bool held;                /* rx paused after the first message until the session answers */
+  bool answered;            /* the session has sent a frame: no more holding */
 } gw_conn_t;
 
 /* Per-request state of the http protocol. */
@@ -95,6 +96,8 @@ int gw_conn_register(kq_gateway_t *gw, gw_conn_t *c);
 void gw_conn_unregister(kq_gateway_t *gw, gw_conn_t *c);
 void gw_conn_drop_queue(gw_conn_t *c);
 void gw_maybe_finish_close(kq_gateway_t *gw);
+/* The session sent something on `c`: lift the hold on inbound messages (see gateway_ws.c). */
+void gw_conn_answered(gw_conn_t *c);
 
 /* gateway_ws.c / gateway_http.c: lws protocol callbacks */
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);

@@ -36,9 +36,22 @@ static int refuse_proto(struct lws *wsi, gw_conn_t *c, const char *why) {
   c->rxlen = c->rxcap = 0;
   gw_conn_drop_queue(c);
   c->close_code = KQ_CLOSE_PROTOCOL;
-  snprintf(c->close_reason, sizeof(c->close_reason), "%s", why);
+  free(c->close_reason);
+  c->close_reason = kq_strdup(why);
   lws_close_reason(wsi, (enum lws_close_status)KQ_CLOSE_PROTOCOL, (unsigned char *)c->close_reason, strlen(c->close_reason));
   return -1;
+}
+
+/* The first message (hello) is followed by a hold: lws reads nothing more from the socket until
+ * the session has sent something (welcome, or an error before closing). A resumed session
+ * moves the connection to another actor in between; holding keeps later frames from reaching
+ * the actor that is stepping aside. */
+void gw_conn_answered(gw_conn_t *c) {
+  c->answered = true;
+  if (c->held) {
+    c->held = false;
+    lws_rx_flow_control(c->wsi, 1);
+  }
 }
 
 static void deliver(kq_gateway_t *gw, gw_conn_t *c, const void *data, size_t len, bool binary) {
@@ -47,6 +60,10 @@ static void deliver(kq_gateway_t *gw, gw_conn_t *c, const void *data, size_t len
   kq_counter_inc(gw->m_frames_in);
   kq_counter_add(gw->m_bytes_in, len);
   kq_send(gw->sys, c->owner, &m->hdr);
+  if (!c->answered && !c->held) {
+    c->held = true;
+    lws_rx_flow_control(c->wsi, 0);
+  }
 }
 
 static int on_receive(struct lws *wsi, gw_conn_t *c, const uint8_t *in, size_t len) {
@@ -63,14 +80,14 @@ static int on_receive(struct lws *wsi, gw_conn_t *c, const uint8_t *in, size_t l
   if (c->rxlen == 0) c->rx_binary = lws_frame_is_binary(wsi);
   size_t need = c->rxlen + len + remaining;
   if (need > c->rxcap) {
-    size_t ncap = c->rxcap ? c->rxcap : 4096;
+    size_t ncap = c->rxcap ? c->rxcap : 1024;
     while (ncap < need) ncap *= 2;
     if (ncap > gw->max_frame) ncap = gw->max_frame;
     c->rx = kq_realloc(c->rx, ncap);
-    c->rxcap = ncap;
+    c->rxcap = (uint32_t)ncap;
   }
   memcpy(c->rx + c->rxlen, in, len);
-  c->rxlen += len;
+  c->rxlen += (uint32_t)len;
   if (final) {
     deliver(gw, c, c->rx, c->rxlen, c->rx_binary);
     free(c->rx);
@@ -107,7 +124,8 @@ static int on_writeable(struct lws *wsi, gw_conn_t *c) {
     return 0;
   }
   if (c->close_code) {
-    lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason, strlen(c->close_reason));
+    const char *why = c->close_reason ? c->close_reason : "";
+    lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why, strlen(why));
     return -1;
   }
   return 0;
@@ -115,6 +133,8 @@ static int on_writeable(struct lws *wsi, gw_conn_t *c) {
 
 static void on_closed(gw_conn_t *c) {
   kq_gateway_t *gw = c->gw;
+  free(c->close_reason);
+  c->close_reason = NULL;
   if (!c->id) return;
   kq_conn_closed_msg_t *m = KQ_MSG_NEW(kq_conn_closed_msg_t, KQ_CONN_MSG_CLOSED);
   m->conn_id = c->id;
