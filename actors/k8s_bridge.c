@@ -83,62 +83,17 @@ static bool finished(const kq_pod_t *p) {
   return p->status.phase == KQ_PHASE_SUCCEEDED || p->status.phase == KQ_PHASE_FAILED;
 }
 
-static bool ran_before(const kq_pod_t *p) {
-  if (p->status.phase == KQ_PHASE_RUNNING) return true;
-  for (size_t i = 0; i < p->status.ncontainer_statuses; i++) {
-    const kq_container_status_t *cs = &p->status.container_statuses[i];
-    if (cs->container_id || cs->state.kind == KQ_CSTATE_RUNNING || cs->state.kind == KQ_CSTATE_TERMINATED ||
-        cs->last_state.kind == KQ_CSTATE_TERMINATED || cs->restart_count > 0)
-      return true;
-  }
-  return false;
-}
-
 /* Fails a Pod that was running when the node restarted (see the top of the file). */
 static void fail_restarted(bridge_t *b, const kq_pod_t *p) {
-  uint64_t now = kq_wall_ns(kq_system_clock(kq_actor_system(b->self)));
-  const kq_container_status_t *old = p->status.ncontainer_statuses ? &p->status.container_statuses[0] : NULL;
-  const kq_pod_container_t *c = p->spec.ncontainers ? &p->spec.containers[0] : NULL;
-  const char *cid = old && old->container_id ? old->container_id : NULL;
-  if (cid && !strncmp(cid, "kuack://", 8)) cid += 8;
-  char run[160] = "";
-  if (cid) snprintf(run, sizeof run, " (run %s)", cid);
-  char msg[512];
-  snprintf(msg, sizeof msg,
-           "kuack-node restarted while the container was placed on a browser%s; the run is lost and is "
-           "not started again (a Pod never runs twice)", run);
-  kq_pod_runstate_t rs = {
-      .phase = KQ_PHASE_FAILED,
-      .pod_reason = "NodeRestarted",
-      .pod_message = msg,
-      .container = old && old->name ? old->name : (c ? c->name : NULL),
-      .image = c ? c->image : (old ? old->image : NULL),
-      .image_id = old ? old->image_id : NULL,
-      .run_id = (char *)cid,
-      .host_ip = p->status.host_ip,
-      .qos_class = p->status.qos_class,
-      .restarts = old && old->restart_count > 0 ? (uint32_t)old->restart_count : 0,
-      .created_ns = p->meta.creation_ns,
-      .start_ns = p->status.start_ns,
-      .ready_since_ns = now,
-  };
-  rs.cur.kind = KQ_CSTATE_TERMINATED;
-  rs.cur.exit_code = 137;
-  rs.cur.reason = "NodeRestarted";
-  rs.cur.message = msg;
-  rs.cur.started_ns = old && old->state.kind != KQ_CSTATE_WAITING ? old->state.started_ns : 0;
-  rs.cur.finished_ns = now;
-  rs.cur.container_id = old ? old->container_id : NULL;
-  if (old) rs.last = old->last_state;
   kq_pod_status_t st;
-  kq_pod_build_status(&rs, &st);
+  kq_pod_restarted_status(p, kq_wall_ns(kq_system_clock(kq_actor_system(b->self))), &st);
   kq_k8s_patch_pod_status(b->self, b->client, kq_pod_namespace(p), p->meta.name, &st, 0, 0);
-  kq_pod_status_clear(&st);
   kq_k8s_event_t ev = {.kind = "Pod", .ns = kq_pod_namespace(p), .name = p->meta.name, .uid = p->meta.uid,
-                       .reason = "NodeRestarted", .message = msg, .warning = true};
+                       .reason = "NodeRestarted", .message = st.message, .warning = true};
   kq_k8s_emit_event(b->self, b->client, &ev);
   KQ_WARN("k8s-bridge", "pod failed: node restarted under it", "pod=%s/%s uid=%s", kq_pod_namespace(p),
           p->meta.name, p->meta.uid);
+  kq_pod_status_clear(&st);
 }
 
 /* Hands a pod (moved out of `p`) to the node actor. Pods already finished in the API and not
@@ -160,7 +115,7 @@ static void upsert(bridge_t *b, kq_pod_t *p) {
       kq_k8s_delete_pod(b->self, b->client, kq_pod_namespace(p), p->meta.name, p->meta.uid, 0, 0, 0);
       return;
     }
-    if (ran_before(p)) {
+    if (kq_pod_ran_before(p)) {
       fail_restarted(b, p);
       track(b, p);
       find(b, p->meta.uid)->dead = true;

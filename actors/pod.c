@@ -711,7 +711,6 @@ static void on_run_report(pod_t *p, kq_run_report_msg_t *r) {
       kq_pod_cstate_set(&p->rs.cur, KQ_CSTATE_RUNNING, NULL, NULL);
       p->rs.cur.started_ns = wall(p);
       p->rs.ready_since_ns = p->rs.cur.started_ns;
-      if (!p->rs.start_ns) p->rs.start_ns = p->rs.cur.started_ns;
       set_phase(p, KQ_PHASE_RUNNING, NULL, NULL);
       goto_state(p, S_RUNNING);
       sink_event(p, false, "Started", "Started container %s on browser %s (fetch %llums, compile %llums)",
@@ -723,7 +722,6 @@ static void on_run_report(pod_t *p, kq_run_report_msg_t *r) {
       int code = r->exit_code;
       if (p->state == S_STARTING) { /* ran too fast for a RUNNING report */
         p->rs.cur.started_ns = wall(p);
-        if (!p->rs.start_ns) p->rs.start_ns = p->rs.cur.started_ns;
         p->rs.cur.kind = KQ_CSTATE_RUNNING;
       }
       container_stopped(p, code, code == 0 ? "Completed" : "Error", NULL);
@@ -957,6 +955,8 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
       return;
     case KQ_POD_MSG_START:
       if (p->state != S_IMAGE || p->have_artefact) return;
+      /* status.startTime: when the node acknowledged the Pod, before any image pull (kubelet). */
+      p->rs.start_ns = wall(p);
       if (!validate(p)) return;
       if (p->pod.spec.active_deadline_s > 0) {
         p->t_deadline = kq_timer_start(p->self, KQ_SEC(p->pod.spec.active_deadline_s), 0, T_DEADLINE);

@@ -1,6 +1,7 @@
 /* Builds the Kubernetes PodStatus a pod actor reports from its compact run state: phase,
  * the four standard conditions, and the container status with its current and last state.
  * Pure: time comes in as arguments. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +81,52 @@ uint64_t kq_pod_backoff_ns(uint32_t restarts, uint64_t base_ns, uint64_t max_ns)
   uint64_t d = base_ns;
   for (uint32_t i = 0; i < restarts && d < max_ns; i++) d *= 2;
   return d < max_ns ? d : max_ns;
+}
+
+bool kq_pod_ran_before(const kq_pod_t *p) {
+  if (p->status.phase == KQ_PHASE_RUNNING) return true;
+  for (size_t i = 0; i < p->status.ncontainer_statuses; i++) {
+    const kq_container_status_t *cs = &p->status.container_statuses[i];
+    if (cs->container_id || cs->state.kind == KQ_CSTATE_RUNNING || cs->state.kind == KQ_CSTATE_TERMINATED ||
+        cs->last_state.kind == KQ_CSTATE_TERMINATED || cs->restart_count > 0)
+      return true;
+  }
+  return false;
+}
+
+void kq_pod_restarted_status(const kq_pod_t *p, uint64_t now_ns, kq_pod_status_t *st) {
+  const kq_container_status_t *old = p->status.ncontainer_statuses ? &p->status.container_statuses[0] : NULL;
+  const kq_pod_container_t *c = p->spec.ncontainers ? &p->spec.containers[0] : NULL;
+  const char *cid = old && old->container_id ? old->container_id : NULL;
+  if (cid && !strncmp(cid, "kuack://", 8)) cid += 8;
+  char run[160] = "";
+  if (cid) snprintf(run, sizeof run, " (run %s)", cid);
+  char msg[512];
+  snprintf(msg, sizeof msg,
+           "kuack-node restarted while the container was placed on a browser%s; the run is lost and is "
+           "not started again (a Pod never runs twice)", run);
+  kq_pod_runstate_t rs = {
+      .phase = KQ_PHASE_FAILED,
+      .pod_reason = "NodeRestarted",
+      .pod_message = msg,
+      .container = old && old->name ? old->name : (c ? c->name : NULL),
+      .image = c ? c->image : (old ? old->image : NULL),
+      .image_id = old ? old->image_id : NULL,
+      .run_id = (char *)cid,
+      .host_ip = p->status.host_ip,
+      .qos_class = p->status.qos_class,
+      .restarts = old && old->restart_count > 0 ? (uint32_t)old->restart_count : 0,
+      .created_ns = p->meta.creation_ns,
+      .start_ns = p->status.start_ns,
+      .ready_since_ns = now_ns,
+  };
+  rs.cur.kind = KQ_CSTATE_TERMINATED;
+  rs.cur.exit_code = 137;
+  rs.cur.reason = "NodeRestarted";
+  rs.cur.message = msg;
+  rs.cur.started_ns = old && old->state.kind != KQ_CSTATE_WAITING ? old->state.started_ns : 0;
+  rs.cur.finished_ns = now_ns;
+  rs.cur.container_id = old ? old->container_id : NULL;
+  if (old) rs.last = old->last_state;
+  kq_pod_build_status(&rs, st);
 }

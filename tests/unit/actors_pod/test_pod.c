@@ -24,6 +24,7 @@
 #include "kq_oci_digest.h"
 #include "kq_pod.h"
 #include "kq_scheduler.h"
+#include "pod_internal.h"
 
 #define DIGEST "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define IMAGE "localhost:5000/hello:v1"
@@ -469,7 +470,7 @@ static void test_happy_path_never_succeeds(void **state) {
   assert_non_null(strstr(e->message, "b-1"));
   s = last_status(f);
   assert_int_equal(s->status.phase, KQ_PHASE_RUNNING);
-  assert_int_equal(s->status.start_ns, t_start);
+  assert_true(s->status.start_ns > 0 && s->status.start_ns <= t_start); /* acknowledged, not started */
   const kq_container_status_t *cs = cstatus(s);
   assert_int_equal(cs->state.kind, KQ_CSTATE_RUNNING);
   assert_int_equal(cs->state.started_ns, t_start);
@@ -1051,7 +1052,9 @@ static void test_stale_run_id_ignored(void **state) {
 static void test_exit_without_running_report(void **state) {
   (void)state;
   fx_t *f = fx_new();
+  uint64_t t0 = now_wall(f);
   fx_spawn(f, POD_JSON("", ",\"restartPolicy\":\"Never\"", ""));
+  kq_h_advance(f->h, KQ_SEC(3)); /* pulling */
   answer_image(f);
   kq_sched_place_msg_t *pl = expect_place(f);
   answer_placed(f, pl, f->browser, "b-1");
@@ -1064,7 +1067,7 @@ static void test_exit_without_running_report(void **state) {
   expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
   const kq_sink_status_msg_t *s = last_status(f);
   assert_int_equal(s->status.phase, KQ_PHASE_SUCCEEDED);
-  assert_int_equal(s->status.start_ns, t);
+  assert_int_equal(s->status.start_ns, t0); /* startTime: acknowledged by the node, before the pull */
   assert_int_equal(cstatus(s)->state.kind, KQ_CSTATE_TERMINATED);
   assert_int_equal(cstatus(s)->state.started_ns, t);
   assert_int_equal(cstatus(s)->state.finished_ns, t);
@@ -1495,6 +1498,81 @@ static void test_active_deadline_cancel_unanswered(void **state) {
   fx_free(f);
 }
 
+/* ---- start-up reconcile (pod_status.c, used by the Kubernetes bridge) ---- */
+
+static void decode(const char *json, kq_pod_t *p) {
+  char *err = NULL;
+  if (kq_k8s_pod_from_json(json, strlen(json), p, &err) != KQ_OK) fail_msg("pod json: %s", err ? err : "?");
+}
+
+#define STATUS_POD(status) \
+  "{\"metadata\":{\"name\":\"hello\",\"namespace\":\"demo\",\"uid\":\"u-1\"},\"spec\":{\"containers\":" \
+  "[{\"name\":\"main\",\"image\":\"" IMAGE "\"}]},\"status\":" status "}"
+
+static void test_restart_reconcile(void **state) {
+  (void)state;
+  static const struct { const char *status; bool ran; } t[] = {
+      {"{}", false},
+      {"{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":\"main\",\"image\":\"x\",\"imageID\":\"\","
+       "\"ready\":false,\"restartCount\":0,\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}}}]}", false},
+      /* a run was sent (container id) but never reported running: it may have run */
+      {"{\"phase\":\"Pending\",\"containerStatuses\":[{\"name\":\"main\",\"image\":\"x\",\"imageID\":\"\","
+       "\"containerID\":\"kuack://u-1-1\",\"ready\":false,\"restartCount\":0,"
+       "\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}}}]}", true},
+      {"{\"phase\":\"Running\"}", true},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    char json[1024];
+    snprintf(json, sizeof json, STATUS_POD("%s"), t[i].status);
+    kq_pod_t p;
+    decode(json, &p);
+    if (kq_pod_ran_before(&p) != t[i].ran) fail_msg("case %zu: ran_before %d", i, !t[i].ran);
+    kq_pod_clear(&p);
+  }
+
+  kq_pod_t p;
+  decode(STATUS_POD("{\"phase\":\"Running\",\"startTime\":\"2026-01-01T00:00:00Z\",\"hostIP\":\"127.0.0.1\","
+                    "\"containerStatuses\":[{\"name\":\"main\",\"image\":\"" IMAGE "\",\"imageID\":\"" IMAGE_ID "\","
+                    "\"containerID\":\"kuack://u-1-1\",\"ready\":true,\"started\":true,\"restartCount\":2,"
+                    "\"state\":{\"running\":{\"startedAt\":\"2026-01-01T00:00:05Z\"}}}]}"),
+         &p);
+  uint64_t start = 0, started = 0, now = 0;
+  assert_int_equal(kq_k8s_parse_time("2026-01-01T00:00:00Z", &start), KQ_OK);
+  assert_int_equal(kq_k8s_parse_time("2026-01-01T00:00:05Z", &started), KQ_OK);
+  assert_int_equal(kq_k8s_parse_time("2026-01-01T00:10:00Z", &now), KQ_OK);
+  kq_pod_status_t st;
+  kq_pod_restarted_status(&p, now, &st);
+  assert_int_equal(st.phase, KQ_PHASE_FAILED);
+  assert_string_equal(st.reason, "NodeRestarted");
+  assert_non_null(strstr(st.message, "run u-1-1"));
+  assert_non_null(strstr(st.message, "not started again"));
+  assert_int_equal(st.start_ns, start);
+  assert_string_equal(st.host_ip, "127.0.0.1");
+  assert_int_equal(st.ncontainer_statuses, 1);
+  const kq_container_status_t *cs = &st.container_statuses[0];
+  assert_string_equal(cs->name, "main");
+  assert_string_equal(cs->image_id, IMAGE_ID);
+  assert_string_equal(cs->container_id, "kuack://u-1-1");
+  assert_int_equal(cs->restart_count, 2);
+  assert_false(cs->ready);
+  assert_int_equal(cs->state.kind, KQ_CSTATE_TERMINATED);
+  assert_int_equal(cs->state.exit_code, 137);
+  assert_string_equal(cs->state.reason, "NodeRestarted");
+  assert_int_equal(cs->state.started_ns, started);
+  assert_int_equal(cs->state.finished_ns, now);
+  kq_pod_condition_t *ready = kq_pod_status_condition(&st, "Ready");
+  assert_non_null(ready);
+  assert_int_equal(ready->status, KQ_COND_FALSE);
+  /* It renders as a status patch. */
+  size_t len = 0;
+  char *patch = kq_k8s_pod_status_patch(&st, &len);
+  assert_non_null(strstr(patch, "\"NodeRestarted\""));
+  assert_non_null(strstr(patch, "\"Failed\""));
+  free(patch);
+  kq_pod_status_clear(&st);
+  kq_pod_clear(&p);
+}
+
 static void test_backoff_formula(void **state) {
   (void)state;
   assert_int_equal(kq_pod_backoff_ns(0, 0, 0), KQ_SEC(10));
@@ -1541,6 +1619,7 @@ int main(void) {
       cmocka_unit_test(test_secret_env_read_with_annotation),
       cmocka_unit_test(test_delete_while_reading_config),
       cmocka_unit_test(test_active_deadline_cancel_unanswered),
+      cmocka_unit_test(test_restart_reconcile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
