@@ -89,6 +89,7 @@ typedef struct client {
   kq_k8s_client_stats_t *stats;
   kq_k8s_client_stats_t own_stats;
   uint32_t event_seq;   /* makes Event names unique, so a retried POST cannot duplicate one */
+  req_t *node_delete;   /* waits for the Lease delete, so its reply means both are gone */
   req_t *queue, *queue_tail;
   req_t *inflight;
   kq_timer_id_t pump_timer;
@@ -582,7 +583,7 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
                                                : kq_k8s_status_message(resp->body, resp->body_len))
                           : NULL;
   if (rc != KQ_OK && r->purpose != P_LEASE_CREATE && r->purpose != P_NODE_CREATE &&
-      !(r->purpose == P_EVENT && rc == KQ_EEXIST)) {
+      !(r->purpose == P_EVENT && rc == KQ_EEXIST) && !(r->purpose == P_LEASE_DELETE && rc == KQ_ENOENT)) {
     c->stats->errors++;
     KQ_WARN(COMP, "request failed", "method=%s path=%s status=%ld err=\"%s\"", r->method, r->path,
             st, msg ? msg : kq_strerror(rc));
@@ -678,6 +679,12 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
         else
           m->error = kq_strdup(msg);
         kq_tell(c->self, r->reply_to, &m->hdr);
+      }
+      break;
+    case P_LEASE_DELETE:
+      if (c->node_delete) {
+        enqueue(c, c->node_delete);
+        c->node_delete = NULL;
       }
       break;
     case P_NODE_DELETE:
@@ -785,13 +792,17 @@ static void client_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
       req_t *r = m->req;
       m->req = NULL;
       if (r->purpose == P_NODE_DELETE) {
-        /* the Lease goes with the node */
-        enqueue(c, req_new(P_LEASE_DELETE, "DELETE",
-                           kq_asprintf("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s",
-                                       c->node), NULL, NULL));
+        /* the Lease goes first, then the Node; the reply comes after both */
         free(r->path);
         r->path = kq_asprintf("/api/v1/nodes/%s", c->node);
         c->register_node = false;
+        if (!c->node_delete) {
+          c->node_delete = r;
+          enqueue(c, req_new(P_LEASE_DELETE, "DELETE",
+                             kq_asprintf("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s",
+                                         c->node), NULL, NULL));
+          break;
+        }
       } else if (r->purpose == P_EVENT) {
         kq_k8s_event_t ev = {r->ev[0], r->ev[1], r->ev[2], r->ev[3], r->ev[4], r->ev[5], r->ev_warning};
         r->body = kq_k8s_event_body(&ev, c->node, kq_wall_ns(clk(c)), ++c->event_seq);
@@ -835,6 +846,7 @@ static void client_stop(kq_actor_t *self, void *state) {
     c->inflight = r->next;
     req_free(r);
   }
+  req_free(c->node_delete);
   free(c->pw.rv);
   free(c->pw.buf);
   free(c->nw.rv);

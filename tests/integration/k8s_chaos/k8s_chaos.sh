@@ -185,5 +185,6 @@ kill -TERM "$NODE_PID"
 rc=0; wait "$NODE_PID" || rc=$?
 [ "$rc" = 0 ] || fail "kuack-node exited $rc after SIGTERM"
 ! k get node kuack-node >/dev/null || fail "the Node object survived SIGTERM"
-echo "ok: SIGTERM deleted the Node (allowed by the ClusterRole)"
+! k get lease -n kube-node-lease kuack-node >/dev/null || fail "the node Lease survived SIGTERM"
+echo "ok: SIGTERM deleted the Node and its Lease (allowed by the ClusterRole)"
 echo "PASS"
