@@ -71,10 +71,16 @@ typedef struct kq_pod_delete_msg {
   int64_t grace_s;            /* -1 = the pod's terminationGracePeriodSeconds (default 30) */
 } kq_pod_delete_msg_t;
 
+/* A newer version of the same Pod (same uid) from the source. The actor takes the metadata
+ * (labels and annotations seen by the downward API on the next run) and a changed
+ * activeDeadlineSeconds (re-armed, counted from the Pod's start on the node); the rest of a
+ * running Pod's spec is immutable in Kubernetes and ignored. */
 typedef struct kq_pod_update_msg {
   kq_msg_t hdr;
   kq_pod_t pod;               /* owned by the message */
 } kq_pod_update_msg_t;
+/* A KQ_POD_MSG_UPDATE taking `pod_taken` (zeroed). */
+kq_pod_update_msg_t *kq_pod_update_msg_new(kq_pod_t *pod_taken);
 
 /* Messages the pod actor sends to its sink. */
 enum {

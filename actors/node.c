@@ -159,6 +159,37 @@ static void delete_pod(node_t *n, entry_t *e, int64_t grace_s) {
   out_line(n, "pod %s/%s  deleting", kq_pod_namespace(&e->pod), e->pod.meta.name);
 }
 
+static bool kv_same(const kq_k8s_kv_t *a, size_t na, const kq_k8s_kv_t *b, size_t nb) {
+  if (na != nb) return false;
+  for (size_t i = 0; i < na; i++)
+    if (strcmp(a[i].key ? a[i].key : "", b[i].key ? b[i].key : "") ||
+        strcmp(a[i].value ? a[i].value : "", b[i].value ? b[i].value : ""))
+      return false;
+  return true;
+}
+
+/* What a pod actor takes from a newer version (kq_pod_update_msg_t); status changes (our own
+ * patches coming back through the watch) are not worth a message. */
+static bool changed(const kq_pod_t *cur, const kq_pod_t *newer) {
+  return cur->spec.active_deadline_s != newer->spec.active_deadline_s ||
+         !kv_same(cur->meta.labels, cur->meta.nlabels, newer->meta.labels, newer->meta.nlabels) ||
+         !kv_same(cur->meta.annotations, cur->meta.nannotations, newer->meta.annotations, newer->meta.nannotations);
+}
+
+/* A newer version of a live pod: the table keeps its status, the pod actor gets a copy. */
+static void update_pod(node_t *n, entry_t *e, kq_pod_t *newer) {
+  kq_pod_status_t st = e->pod.status;
+  memset(&e->pod.status, 0, sizeof st);
+  kq_pod_clear(&e->pod);
+  e->pod = *newer; /* taken */
+  memset(newer, 0, sizeof *newer);
+  kq_pod_status_clear(&e->pod.status);
+  e->pod.status = st;
+  kq_pod_t copy;
+  kq_pod_copy(&copy, &e->pod);
+  kq_tell(n->self, e->aid, &kq_pod_update_msg_new(&copy)->hdr);
+}
+
 static void on_upsert(node_t *n, kq_node_pod_msg_t *m) {
   entry_t *e = by_key(n->cfg.table, m->key);
   if (e) {
@@ -166,6 +197,8 @@ static void on_upsert(node_t *n, kq_node_pod_msg_t *m) {
     bool same_uid = e->pod.meta.uid && m->pod.meta.uid && !strcmp(e->pod.meta.uid, m->pod.meta.uid);
     if (same_uid) {
       if (m->pod.meta.deletion_ns && !e->deleting) delete_pod(n, e, m->pod.meta.deletion_grace_s);
+      else if (!e->deleting && changed(&e->pod, &m->pod))
+        update_pod(n, e, &m->pod);
       return;
     }
     kq_pod_free(e->replacement);

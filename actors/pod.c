@@ -803,6 +803,28 @@ static void on_delete(pod_t *p, const kq_pod_delete_msg_t *d) {
   gone(p);
 }
 
+/* ---- updates ---- */
+
+static void on_update(pod_t *p, kq_pod_update_msg_t *u) {
+  if (!u->pod.meta.uid || !p->pod.meta.uid || strcmp(u->pod.meta.uid, p->pod.meta.uid) != 0) return;
+  uint64_t deletion = p->pod.meta.deletion_ns;
+  kq_k8s_meta_clear(&p->pod.meta);
+  p->pod.meta = u->pod.meta; /* taken */
+  memset(&u->pod.meta, 0, sizeof u->pod.meta);
+  if (!p->pod.meta.deletion_ns) p->pod.meta.deletion_ns = deletion;
+  int64_t ads = u->pod.spec.active_deadline_s;
+  if (ads <= 0 || ads == p->pod.spec.active_deadline_s) return;
+  p->pod.spec.active_deadline_s = ads;
+  if (p->deadline_hit || p->deleting || p->state == S_DONE || p->state == S_DELETING) return;
+  if (p->t_deadline) kq_timer_cancel(p->self, p->t_deadline), p->t_deadline = 0;
+  p->deadline_wall_ns = p->rs.start_ns + KQ_SEC(ads);
+  uint64_t now = wall(p);
+  uint64_t left = p->deadline_wall_ns > now ? p->deadline_wall_ns - now : 0;
+  p->t_deadline = kq_timer_start(p->self, left ? left : 1, 0, T_DEADLINE);
+  KQ_INFO("pod", "activeDeadlineSeconds changed", "pod=%s seconds=%lld left_ms=%llu", p->key, (long long)ads,
+          (unsigned long long)(left / KQ_MS(1)));
+}
+
 /* ---- actor ---- */
 
 static int pod_init(kq_actor_t *self, void *state, void *arg) {
@@ -953,6 +975,9 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
     case KQ_POD_MSG_DELETE:
       on_delete(p, (const kq_pod_delete_msg_t *)m);
       return;
+    case KQ_POD_MSG_UPDATE:
+      on_update(p, (kq_pod_update_msg_t *)m);
+      return;
     case KQ_POD_MSG_START:
       if (p->state != S_IMAGE || p->have_artefact) return;
       /* status.startTime: when the node acknowledged the Pod, before any image pull (kubelet). */
@@ -1020,6 +1045,16 @@ kq_aid_t kq_pod_spawn(kq_system_t *sys, const kq_pod_config_t *cfg) {
   kq_aid_t aid = kq_spawn(sys, &kq_pod_actor_type, (void *)cfg, NULL);
   if (aid != KQ_AID_NONE) kq_send_signal(sys, KQ_AID_NONE, aid, KQ_POD_MSG_START);
   return aid;
+}
+
+static void update_msg_dtor(kq_msg_t *m) { kq_pod_clear(&((kq_pod_update_msg_t *)m)->pod); }
+
+kq_pod_update_msg_t *kq_pod_update_msg_new(kq_pod_t *pod_taken) {
+  kq_pod_update_msg_t *m = KQ_MSG_NEW(kq_pod_update_msg_t, KQ_POD_MSG_UPDATE);
+  m->hdr.dtor = update_msg_dtor;
+  m->pod = *pod_taken;
+  memset(pod_taken, 0, sizeof *pod_taken);
+  return m;
 }
 
 void kq_sink_status_msg_dtor(kq_msg_t *m) {

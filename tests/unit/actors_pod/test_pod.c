@@ -1573,6 +1573,53 @@ static void test_restart_reconcile(void **state) {
   kq_pod_clear(&p);
 }
 
+static void send_update(fx_t *f, const char *json) {
+  kq_pod_t pod;
+  char *err = NULL;
+  if (kq_k8s_pod_from_json(json, strlen(json), &pod, &err) != KQ_OK) fail_msg("pod json: %s", err ? err : "?");
+  kq_send(f->sys, f->pod, &kq_pod_update_msg_new(&pod)->hdr);
+  kq_h_run(f->h);
+}
+
+/* A newer version of the Pod: labels reach the next run's downward API, a new
+ * activeDeadlineSeconds is armed from the Pod's start. */
+static void test_update_labels_and_deadline(void **state) {
+  (void)state;
+  fx_t *f = fx_new();
+  kq_browser_run_msg_t *run = start_pod(
+      f, POD_JSON(",\"labels\":{\"tier\":\"a\"}", "",
+                  ",\"env\":[{\"name\":\"TIER\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.labels['tier']\"}}}]"));
+  assert_string_equal(env_get(&run->spec, "TIER"), "a");
+  kq_h_advance(f->h, KQ_SEC(5));
+  send_update(f, POD_JSON(",\"labels\":{\"tier\":\"b\"}", "", ""));
+  report_exit(f, run, 1); /* Always: restarted after the back-off */
+  expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
+  kq_h_advance(f->h, KQ_SEC(10));
+  kq_sched_place_msg_t *pl = expect_place(f);
+  answer_placed(f, pl, f->browser, "b-1");
+  kq_msg_free(&pl->hdr);
+  kq_browser_run_msg_t *run2 = expect_run(f, f->browser);
+  /* The spec's env is unchanged (immutable); the label it points at is the new one. */
+  assert_string_equal(env_get(&run2->spec, "TIER"), "b");
+  report_ev(f, run2, KQ_RUN_RUNNING);
+  /* 15 s since the start: a 20 s deadline leaves 5 s. */
+  send_update(f, POD_JSON(",\"labels\":{\"tier\":\"b\"}", ",\"activeDeadlineSeconds\":20", ""));
+  kq_h_advance(f->h, KQ_SEC(5) - KQ_MS(1));
+  kq_h_expect_none(f->h, f->browser);
+  kq_h_advance(f->h, KQ_MS(1));
+  kq_browser_cancel_msg_t *c = (kq_browser_cancel_msg_t *)kq_h_expect(f->h, f->browser, KQ_BROWSER_MSG_CANCEL);
+  assert_string_equal(c->run_id, "u-1-2");
+  kq_msg_free(&c->hdr);
+  report_ev(f, run2, KQ_RUN_CANCELLED);
+  assert_string_equal(last_status(f)->status.reason, "DeadlineExceeded");
+  /* An update for another uid is ignored. */
+  send_update(f, "{\"metadata\":{\"name\":\"hello\",\"namespace\":\"demo\",\"uid\":\"u-2\"},"
+                 "\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"x\"}]}}");
+  kq_msg_free(&run->hdr);
+  kq_msg_free(&run2->hdr);
+  fx_free(f);
+}
+
 static void test_backoff_formula(void **state) {
   (void)state;
   assert_int_equal(kq_pod_backoff_ns(0, 0, 0), KQ_SEC(10));
@@ -1620,6 +1667,7 @@ int main(void) {
       cmocka_unit_test(test_delete_while_reading_config),
       cmocka_unit_test(test_active_deadline_cancel_unanswered),
       cmocka_unit_test(test_restart_reconcile),
+      cmocka_unit_test(test_update_labels_and_deadline),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
