@@ -149,6 +149,7 @@ until_ok 30 is_phase long Failed || { k get pod long -o yaml >&2; fail "Pod long
 [ "$(reason long)" = NodeRestarted ] || fail "long reason '$(reason long)', want NodeRestarted"
 until_ok 60 with_capacity || fail "the browser did not reconnect to the restarted node"
 until_ok 10 pod_event long NodeRestarted || fail "no NodeRestarted Event on long (have: $(pod_reasons long))"
+sed -n '1,/^--- restart/p' "$NODE_LOG" | grep -q 'pod default/long  added' || fail "no 'added' line for long in the first node's log"
 # The restarted node decided before it patched the status: a Pod handed to a pod actor is logged
 # as "added" at once; long never was.
 ! sed -n '/^--- restart/,$p' "$NODE_LOG" | grep -q 'pod default/long  added' ||
