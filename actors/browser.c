@@ -3,6 +3,7 @@
  * deadlines and an RTT EWMA from its own pings, turns pod run requests into run/cancel frames
  * and the agent's status/log frames into run reports (only for runs it owns), and publishes
  * capacity events. It reaches its connection only through messages (kq_gateway.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,11 +12,6 @@
 #include "kq_error.h"
 #include "kq_gateway.h"
 #include "kq_log.h"
-
-typedef struct plane_priv {
-  browser_metrics_t m;
-  kq_browser_config_t cfg; /* resolved defaults */
-} plane_priv_t;
 
 typedef struct run_entry {
   char *run_id;
@@ -30,8 +26,24 @@ typedef struct sub_entry {
 
 typedef enum { B_HELLO = 0, B_CLAIMING, B_LIVE, B_DETACHED, B_DONE } bstate_t;
 
+/* What kq_browser_info_t holds, with the labels out of line (most browsers have none): an idle
+ * browser's state is a large part of the node's memory per connection. */
+typedef struct binfo {
+  kq_aid_t aid;
+  char *agent_id, *gpu_vendor, *gpu_arch;
+  char browser_id[BID_BROWSER_LEN + 1]; /* "" until registered */
+  int64_t cpu_millis, memory_bytes, rtt_us;
+  uint32_t max_pods, nlabels;
+  kq_gpu_class_t gpu;
+  bool throttled, overloaded;
+  kq_label_t *labels;     /* nlabels entries, NULL when none */
+} binfo_t;
+
+/* Frames that arrive while a hello waits for the directory (at most this many are kept). */
+#define EARLY_FRAMES_MAX 32
+
 typedef struct browser {
-  const plane_priv_t *pp;
+  plane_priv_t *pp;
   kq_aid_t dir;
   kq_aid_t conn;          /* gateway actor; NONE while detached */
   uint64_t conn_id;
@@ -39,10 +51,13 @@ typedef struct browser {
   uint16_t closing;       /* close code we asked for on the current connection */
   bool announced;         /* UP was published */
   bool pressured;
-  kq_browser_info_t info;
-  char *session_id;
+  uint32_t sweep_slot;    /* our entry in the plane's deadline table */
+  binfo_t info;
+  char session_id[BID_SESSION_LEN + 1];
   uint64_t born_ns, last_hb_ns, last_ping_ns, detached_ns;
   uint64_t ping_nonce;
+  kq_msg_t *early_head, *early_tail; /* frames received while CLAIMING, in order */
+  uint32_t nearly;
   sub_entry_t *subs;
   uint32_t nsubs, capsubs;
   run_entry_t *runs;
@@ -59,6 +74,30 @@ typedef struct spawn_arg {
 #define MET(b) (&(b)->pp->m)
 
 static uint64_t now_ns(kq_actor_t *self) { return kq_now_ns(kq_system_clock(kq_actor_system(self))); }
+
+static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f);
+static void go_live(kq_actor_t *self, browser_t *b);
+
+/* Stores our next deadline in the plane's sweep table (the directory ticks us once it passed). */
+static void arm(browser_t *b) {
+  const kq_browser_config_t *cfg = CFG(b);
+  uint64_t due = UINT64_MAX;
+  switch (b->state) {
+  case B_HELLO: due = b->born_ns + KQ_MS(cfg->hello_timeout_ms); break;
+  case B_LIVE: {
+    uint64_t hb = b->last_hb_ns + KQ_MS(cfg->heartbeat_deadline_ms);
+    uint64_t ping = b->last_ping_ns + KQ_MS(cfg->ping_ms);
+    due = b->closing ? UINT64_MAX : hb < ping ? hb : ping;
+    break;
+  }
+  case B_DETACHED: due = b->detached_ns + KQ_MS(cfg->resume_window_ms); break;
+  default: break;
+  }
+  b->pp->sweep[b->sweep_slot].due_ns = due;
+}
+
+/* Mailbox past its high-water mark or send queue backed up: tell subscribers not to place here. */
+static void check_overload(kq_actor_t *self, browser_t *b);
 
 /* ---- outbound ---- */
 
@@ -103,13 +142,45 @@ static void close_conn(kq_actor_t *self, browser_t *b, uint16_t code, const char
 
 /* ---- events and reports ---- */
 
+static void info_view(kq_actor_t *self, browser_t *b, kq_browser_info_t *v) {
+  const binfo_t *i = &b->info;
+  memset(v, 0, sizeof(*v));
+  v->aid = kq_self(self);
+  v->agent_id = i->agent_id;
+  v->browser_id = i->browser_id[0] ? (char *)i->browser_id : NULL;
+  v->cpu_millis = i->cpu_millis;
+  v->memory_bytes = i->memory_bytes;
+  v->max_pods = i->max_pods;
+  v->gpu = i->gpu;
+  v->gpu_vendor = i->gpu_vendor;
+  v->gpu_arch = i->gpu_arch;
+  v->rtt_us = i->rtt_us;
+  v->throttled = i->throttled;
+  v->overloaded = i->overloaded;
+  v->nlabels = i->nlabels;
+  for (uint32_t k = 0; k < i->nlabels; k++) v->labels[k] = i->labels[k];
+}
+
+static void info_clear(binfo_t *i) {
+  free(i->agent_id);
+  free(i->gpu_vendor);
+  free(i->gpu_arch);
+  for (uint32_t k = 0; k < i->nlabels; k++) {
+    free(i->labels[k].key);
+    free(i->labels[k].value);
+  }
+  free(i->labels);
+  memset(i, 0, sizeof(*i));
+}
+
 static void publish_to(kq_actor_t *self, browser_t *b, kq_aid_t to, uint32_t id, kq_browser_event_kind_t kind,
                        const char *reason) {
   kq_browser_event_msg_t *e = KQ_MSG_NEW(kq_browser_event_msg_t, id);
   e->hdr.dtor = kq_browser_event_msg_dtor;
   e->kind = kind;
-  b->info.aid = kq_self(self);
-  kq_browser_info_copy(&e->info, &b->info);
+  kq_browser_info_t view;
+  info_view(self, b, &view);
+  kq_browser_info_copy(&e->info, &view);
   e->reason = kq_strdup(reason);
   kq_tell(self, to, &e->hdr);
 }
@@ -126,7 +197,7 @@ static kq_run_report_msg_t *report_new(browser_t *b, const run_entry_t *run, kq_
   r->hdr.dtor = kq_run_report_msg_dtor;
   r->event = ev;
   r->run_id = kq_strdup(run->run_id);
-  r->browser_id = kq_strdup(b->info.browser_id);
+  r->browser_id = b->info.browser_id[0] ? kq_strdup(b->info.browser_id) : NULL;
   return r;
 }
 
@@ -175,7 +246,7 @@ static void finish(kq_actor_t *self, browser_t *b, const char *reason) {
     g->agent_id = kq_strdup(b->info.agent_id);
     kq_tell(self, b->dir, &g->hdr);
   }
-  KQ_INFO("browser", "down", "browser=%s agent=%s reason=\"%s\"", b->info.browser_id ? b->info.browser_id : "-",
+  KQ_INFO("browser", "down", "browser=%s agent=%s reason=\"%s\"", b->info.browser_id[0] ? b->info.browser_id : "-",
           b->info.agent_id ? b->info.agent_id : "-", reason);
   go(b, B_DONE);
   kq_actor_stop(kq_actor_system(self), kq_self(self));
@@ -227,10 +298,22 @@ static void on_hello(kq_actor_t *self, browser_t *b, kq_proto_msg_t *pm) {
   b->info.max_pods = h->max_pods == 0 || h->max_pods > CFG(b)->max_pods ? CFG(b)->max_pods : h->max_pods;
   take_gpu(b, &h->gpu, h->has_gpu);
   b->info.rtt_us = -1;
-  for (uint32_t i = 0; i < h->nlabels && b->info.nlabels < KQ_LABELS_MAX; i++) {
-    b->info.labels[b->info.nlabels].key = kq_strdup(h->labels[i].key);
-    b->info.labels[b->info.nlabels].value = kq_strdup(h->labels[i].value);
+  uint32_t nl = h->nlabels < KQ_LABELS_MAX ? h->nlabels : KQ_LABELS_MAX;
+  if (nl) b->info.labels = kq_calloc(nl, sizeof(kq_label_t));
+  for (uint32_t i = 0; i < nl; i++) {
+    b->info.labels[i].key = kq_strdup(h->labels[i].key);
+    b->info.labels[i].value = kq_strdup(h->labels[i].value);
     b->info.nlabels++;
+  }
+  if (!h->session_id || !*h->session_id) { /* nothing to resume: register without asking */
+    bids_browser(b->pp, b->info.browser_id);
+    bids_session(b->pp, b->session_id);
+    bdir_msg_t *r = bdir_msg_new(BDIR_REGISTER);
+    r->agent_id = kq_strdup(h->agent_id);
+    r->session_id = kq_strdup(b->session_id);
+    kq_tell(self, b->dir, &r->hdr);
+    go_live(self, b);
+    return;
   }
   bdir_msg_t *c = bdir_msg_new(BDIR_CLAIM);
   c->agent_id = kq_strdup(h->agent_id);
@@ -255,23 +338,66 @@ static void send_welcome(kq_actor_t *self, browser_t *b, char **resumed, uint32_
   send_frame(self, b, &pm);
 }
 
-static void on_accept(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
-  if (b->state != B_CLAIMING) return;
-  b->info.browser_id = m->browser_id;
-  m->browser_id = NULL;
-  b->session_id = m->session_id;
-  m->session_id = NULL;
-  if (!b->conn) { /* the connection died while we were claiming */
-    finish(self, b, "closed");
-    return;
-  }
+static void go_live(kq_actor_t *self, browser_t *b) {
   b->last_hb_ns = now_ns(self);
   go(b, B_LIVE);
+  arm(b);
   send_welcome(self, b, NULL, 0);
   b->announced = true;
   KQ_INFO("browser", "registered", "browser=%s agent=%s cpu_millis=%lld memory_bytes=%lld", b->info.browser_id,
           b->info.agent_id, (long long)b->info.cpu_millis, (long long)b->info.memory_bytes);
   publish(self, b, KQ_BROWSER_UP, NULL);
+}
+
+static void on_accept(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
+  if (b->state != B_CLAIMING) return;
+  snprintf(b->info.browser_id, sizeof(b->info.browser_id), "%s", m->browser_id ? m->browser_id : "");
+  snprintf(b->session_id, sizeof(b->session_id), "%s", m->session_id ? m->session_id : "");
+  if (!b->conn) { /* the connection died while we were claiming */
+    finish(self, b, "closed");
+    return;
+  }
+  go_live(self, b);
+  /* frames the agent sent before the welcome, in order */
+  while (b->early_head && b->state == B_LIVE) {
+    kq_msg_t *f = b->early_head;
+    b->early_head = f->next;
+    b->nearly--;
+    on_frame(self, b, (kq_conn_frame_msg_t *)f);
+    kq_msg_free(f);
+  }
+}
+
+/* Resume: an older actor of this agent adopts the connection. It gets the hello and then the
+ * frames that reached us meanwhile, all from us and in order, before the gateway (held until it
+ * answers, see gateway_ws.c) delivers anything newer to it. */
+static void on_handover(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
+  if (b->state != B_CLAIMING) return;
+  kq_aid_t to = m->conn;
+  bdir_msg_t *a = bdir_msg_new(BDIR_ATTACH);
+  a->conn = b->conn;
+  a->conn_id = b->conn_id;
+  a->hello = m->hello;
+  memset(&m->hello, 0, sizeof(m->hello));
+  if (!b->conn) { /* the connection died while we were claiming */
+    kq_msg_free(&a->hdr);
+    finish(self, b, "closed");
+    return;
+  }
+  if (kq_tell(self, to, &a->hdr) != KQ_OK) { /* the adopter is gone: the agent reconnects */
+    close_conn(self, b, KQ_CLOSE_PROTOCOL, "resume failed, reconnect", false);
+    finish(self, b, "resume failed");
+    return;
+  }
+  while (b->early_head) {
+    kq_msg_t *f = b->early_head;
+    b->early_head = f->next;
+    b->nearly--;
+    kq_tell(self, to, f);
+  }
+  b->conn = KQ_AID_NONE; /* the connection is the adopter's now */
+  go(b, B_DONE);
+  kq_actor_stop(kq_actor_system(self), kq_self(self));
 }
 
 /* Resume: adopt the new connection, keep the runs the agent still has, lose the others. */
@@ -297,6 +423,7 @@ static void on_attach(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
   b->last_hb_ns = now_ns(self);
   b->info.overloaded = false;
   go(b, B_LIVE);
+  arm(b);
   send_welcome(self, b, resumed, nres);
   free(resumed);
   kq_counter_inc(MET(b)->resumed);
@@ -346,6 +473,8 @@ static void on_log(kq_actor_t *self, browser_t *b, kq_proto_log_t *l) {
 
 static void on_heartbeat(kq_actor_t *self, browser_t *b, kq_proto_heartbeat_t *hb) {
   b->last_hb_ns = now_ns(self);
+  arm(b);
+  check_overload(self, b);
   bool changed = false;
   if (hb->throttled != b->info.throttled) {
     b->info.throttled = hb->throttled;
@@ -378,6 +507,22 @@ static void on_pong(kq_actor_t *self, browser_t *b, kq_proto_ping_t *p) {
 
 static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f) {
   if (f->conn_id != b->conn_id || b->closing) return;
+  if (b->state == B_CLAIMING) { /* the directory decides who handles these: keep them in order */
+    if (b->nearly == EARLY_FRAMES_MAX) {
+      kq_counter_inc(MET(b)->protocol_errors);
+      close_conn(self, b, KQ_CLOSE_PROTOCOL, "too many frames before welcome", false);
+      return;
+    }
+    kq_msg_t *m = kq_msg_take(self, &f->hdr);
+    m->next = NULL;
+    if (b->early_head)
+      b->early_tail->next = m;
+    else
+      b->early_head = m;
+    b->early_tail = m;
+    b->nearly++;
+    return;
+  }
   if (!f->binary) {
     kq_counter_inc(MET(b)->protocol_errors);
     close_conn(self, b, KQ_CLOSE_PROTOCOL, "text frames are not kuack.v1", false);
@@ -417,7 +562,7 @@ static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f) {
     default:
       send_error(self, b, KQ_PROTO_ERR_UNEXPECTED, "wrong direction", kq_proto_type_name(pm.type));
     }
-  } /* CLAIMING: the agent waits for welcome; anything else is dropped */
+  }
   kq_proto_msg_clear(&pm);
 }
 
@@ -440,6 +585,7 @@ static void on_closed(kq_actor_t *self, browser_t *b, kq_conn_closed_msg_t *c) {
   b->detached_ns = now_ns(self);
   b->info.overloaded = true; /* do not place here while detached */
   go(b, B_DETACHED);
+  arm(b);
   bdir_msg_t *d = bdir_msg_new(BDIR_DETACHED);
   d->agent_id = kq_strdup(b->info.agent_id);
   kq_tell(self, b->dir, &d->hdr);
@@ -528,6 +674,14 @@ static void on_unsubscribe(browser_t *b, kq_aid_t who) {
 
 /* ---- deadlines ---- */
 
+static void check_overload(kq_actor_t *self, browser_t *b) {
+  bool over = b->pressured || kq_actor_overloaded(kq_actor_system(self), kq_self(self));
+  if (over != b->info.overloaded) {
+    b->info.overloaded = over;
+    publish(self, b, KQ_BROWSER_CHANGED, over ? "overloaded" : NULL);
+  }
+}
+
 static void on_tick(kq_actor_t *self, browser_t *b) {
   uint64_t now = now_ns(self);
   const kq_browser_config_t *cfg = CFG(b);
@@ -550,11 +704,7 @@ static void on_tick(kq_actor_t *self, browser_t *b) {
       pm.ping.t_ns = now;
       send_frame(self, b, &pm);
     }
-    bool over = b->pressured || kq_actor_overloaded(kq_actor_system(self), kq_self(self));
-    if (over != b->info.overloaded) {
-      b->info.overloaded = over;
-      publish(self, b, KQ_BROWSER_CHANGED, over ? "overloaded" : NULL);
-    }
+    check_overload(self, b);
     break;
   }
   case B_DETACHED:
@@ -577,7 +727,7 @@ static int browser_init(kq_actor_t *self, void *state, void *arg) {
   b->info.rtt_us = -1;
   b->born_ns = now_ns(self);
   b->last_ping_ns = b->born_ns;
-  kq_timer_start(self, KQ_MS(CFG(b)->tick_ms), KQ_MS(CFG(b)->tick_ms), 0);
+  b->sweep_slot = bsweep_add(b->pp, kq_self(self), b->born_ns + KQ_MS(CFG(b)->hello_timeout_ms));
   return KQ_OK;
 }
 
@@ -585,7 +735,10 @@ static void browser_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
   browser_t *b = state;
   if (b->state == B_DONE) return;
   switch (msg->id) {
-  case KQ_MSG_TIMER: on_tick(self, b); break;
+  case BDIR_TICK:
+    on_tick(self, b);
+    if (b->state != B_DONE) arm(b);
+    break;
   case KQ_CONN_MSG_FRAME: on_frame(self, b, (kq_conn_frame_msg_t *)msg); break;
   case KQ_CONN_MSG_CLOSED: on_closed(self, b, (kq_conn_closed_msg_t *)msg); break;
   case KQ_CONN_MSG_PRESSURE: {
@@ -598,10 +751,7 @@ static void browser_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
     break;
   }
   case BDIR_ACCEPT: on_accept(self, b, (bdir_msg_t *)msg); break;
-  case BDIR_HANDOVER: /* an older session of this agent adopted the connection */
-    go(b, B_DONE);
-    kq_actor_stop(kq_actor_system(self), kq_self(self));
-    break;
+  case BDIR_HANDOVER: on_handover(self, b, (bdir_msg_t *)msg); break;
   case BDIR_ATTACH: on_attach(self, b, (bdir_msg_t *)msg); break;
   case BDIR_SUPERSEDE:
     kq_counter_inc(MET(b)->superseded);
@@ -622,11 +772,16 @@ static void browser_stop(kq_actor_t *self, void *state) {
     if (b->conn) kq_tell(self, b->conn, kq_gw_close_new(b->conn_id, KQ_CLOSE_SHUTDOWN, "node shutting down"));
     go(b, B_DONE);
   }
+  bsweep_del(b->pp, b->sweep_slot);
+  while (b->early_head) {
+    kq_msg_t *f = b->early_head;
+    b->early_head = f->next;
+    kq_msg_free(f);
+  }
   for (uint32_t i = 0; i < b->nruns; i++) free(b->runs[i].run_id);
   free(b->runs);
   free(b->subs);
-  free(b->session_id);
-  kq_browser_info_clear(&b->info);
+  info_clear(&b->info);
 }
 
 static const kq_actor_type_t browser_type = {
@@ -695,8 +850,9 @@ int kq_browser_plane_start(kq_browser_plane_t *p, kq_system_t *sys, const kq_bro
   if (!c->max_log_chunk) c->max_log_chunk = KQ_PROTO_DEFAULT_MAX_LOG_CHUNK;
   register_metrics(&pp->m, kq_system_metrics(sys));
   int err = KQ_OK;
-  p->directory = kq_spawn(sys, &kq_browser_dir_type, NULL, &err);
+  p->directory = kq_spawn(sys, &kq_browser_dir_type, pp, &err);
   if (p->directory == KQ_AID_NONE) {
+    free(pp->sweep);
     free(pp);
     return err ? err : KQ_ENOMEM;
   }
@@ -708,6 +864,8 @@ int kq_browser_plane_start(kq_browser_plane_t *p, kq_system_t *sys, const kq_bro
 
 void kq_browser_plane_free(kq_browser_plane_t *p) {
   if (!p) return;
-  free(p->metrics_);
+  plane_priv_t *pp = p->metrics_;
+  if (pp) free(pp->sweep);
+  free(pp);
   p->metrics_ = NULL;
 }

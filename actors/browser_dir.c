@@ -1,8 +1,9 @@
 /* The browser directory actor: the one place that knows which browser actor holds each agent
  * id. A hello with a live agent id supersedes the old session (4001) unless it presents that
  * session's id, in which case the old actor adopts the new connection (resume: runs and actor
- * address survive, so pods and the scheduler see nothing change). Also hands out browser and
- * session ids. */
+ * address survive, so pods and the scheduler see nothing change). It also owns the plane's one
+ * deadline timer: every tick_ms it sweeps the deadline table and ticks the browsers that are
+ * due. Browser and session ids come from the plane's generator (bids_*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +15,16 @@
 
 typedef struct dir_entry {
   struct dir_entry *next;
-  char *agent_id;
-  char *session_id;
   kq_aid_t aid;
+  char session_id[BID_SESSION_LEN + 1]; /* "" = none */
   bool detached;
+  char agent_id[];      /* part of the allocation */
 } dir_entry_t;
 
 typedef struct dir_state {
+  plane_priv_t *pp;
   dir_entry_t **buckets;
   size_t nbuckets, count;
-  uint64_t seq;     /* browser id counter */
-  uint64_t rng;     /* xorshift state for session ids */
 } dir_state_t;
 
 static void bdir_dtor(kq_msg_t *m) {
@@ -54,13 +54,56 @@ static uint64_t hash_str(const char *s) {
   return h;
 }
 
-static uint64_t next_rand(dir_state_t *d) {
-  uint64_t x = d->rng;
+static uint64_t next_rand(plane_priv_t *pp) {
+  uint64_t x = pp->rng;
   x ^= x << 13;
   x ^= x >> 7;
   x ^= x << 17;
-  d->rng = x;
+  pp->rng = x;
   return x * 0x2545F4914F6CDD1Dull;
+}
+
+void bids_session(plane_priv_t *pp, char out[BID_SESSION_LEN + 1]) {
+  uint64_t a = next_rand(pp), b = next_rand(pp);
+  snprintf(out, BID_SESSION_LEN + 1, "s-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+void bids_browser(plane_priv_t *pp, char out[BID_BROWSER_LEN + 1]) {
+  uint64_t r = next_rand(pp) & 0xffff;
+  snprintf(out, BID_BROWSER_LEN + 1, "b-%04llx%04llx", (unsigned long long)r, (unsigned long long)(++pp->seq & 0xffff));
+}
+
+/* ---- the deadline table ---- */
+
+uint32_t bsweep_add(plane_priv_t *pp, kq_aid_t aid, uint64_t due_ns) {
+  uint32_t i;
+  if (pp->free_sweep) {
+    i = pp->free_sweep - 1;
+    pp->free_sweep = (uint32_t)pp->sweep[i].due_ns;
+  } else {
+    if (pp->nsweep == pp->capsweep) {
+      pp->capsweep = pp->capsweep ? pp->capsweep * 2 : 256;
+      pp->sweep = kq_realloc(pp->sweep, pp->capsweep * sizeof(*pp->sweep));
+    }
+    i = pp->nsweep++;
+  }
+  pp->sweep[i] = (sweep_entry_t){aid, due_ns};
+  return i;
+}
+
+void bsweep_del(plane_priv_t *pp, uint32_t slot) {
+  pp->sweep[slot] = (sweep_entry_t){KQ_AID_NONE, pp->free_sweep};
+  pp->free_sweep = slot + 1;
+}
+
+static void sweep(kq_actor_t *self, plane_priv_t *pp) {
+  uint64_t now = kq_now_ns(kq_system_clock(kq_actor_system(self)));
+  for (uint32_t i = 0; i < pp->nsweep; i++) {
+    sweep_entry_t *e = &pp->sweep[i];
+    if (e->aid == KQ_AID_NONE || e->due_ns > now) continue;
+    e->due_ns = UINT64_MAX; /* the browser sets its next deadline when it takes the tick */
+    kq_send_signal(kq_actor_system(self), kq_self(self), e->aid, BDIR_TICK);
+  }
 }
 
 static dir_entry_t **find(dir_state_t *d, const char *agent_id) {
@@ -87,18 +130,17 @@ static void grow(dir_state_t *d) {
   d->nbuckets = n;
 }
 
-static void free_entry(dir_entry_t *e) {
-  free(e->agent_id);
-  free(e->session_id);
-  free(e);
-}
+static void free_entry(dir_entry_t *e) { free(e); }
 
 static int dir_init(kq_actor_t *self, void *state, void *arg) {
   dir_state_t *d = state;
+  d->pp = arg;
   d->nbuckets = 256;
   d->buckets = kq_calloc(d->nbuckets, sizeof(*d->buckets));
-  if (getrandom(&d->rng, sizeof(d->rng), 0) != sizeof(d->rng) || d->rng == 0)
-    d->rng = kq_wall_ns(kq_system_clock(kq_actor_system(self))) | 1;
+  if (getrandom(&d->pp->rng, sizeof(d->pp->rng), 0) != sizeof(d->pp->rng) || d->pp->rng == 0)
+    d->pp->rng = kq_wall_ns(kq_system_clock(kq_actor_system(self))) | 1;
+  uint64_t tick = KQ_MS(d->pp->cfg.tick_ms);
+  kq_timer_start(self, tick, tick, 0);
   return 0;
 }
 
@@ -115,50 +157,66 @@ static void dir_stop(kq_actor_t *self, void *state) {
   free(d->buckets);
 }
 
-static void on_claim(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
-  dir_entry_t **pp = find(d, m->agent_id);
+/* Records `from` as the live session of agent_id (superseding another live one). */
+static dir_entry_t *take_over(kq_actor_t *self, dir_state_t *d, const char *agent_id, kq_aid_t from) {
+  dir_entry_t **pp = find(d, agent_id);
   dir_entry_t *e = *pp;
-  const char *presented = m->hello.hello.session_id;
-  if (e && kq_actor_alive(kq_actor_system(self), e->aid) && presented && e->session_id &&
-      kq_browser_token_eq(e->session_id, presented)) {
-    /* Resume: the old actor adopts the connection; the new one steps aside. */
-    bdir_msg_t *a = bdir_msg_new(BDIR_ATTACH);
-    a->conn = m->conn;
-    a->conn_id = m->conn_id;
-    a->hello = m->hello;
-    memset(&m->hello, 0, sizeof(m->hello));
-    kq_tell(self, e->aid, &a->hdr);
-    kq_tell(self, m->hdr.from, &bdir_msg_new(BDIR_HANDOVER)->hdr);
-    e->detached = false;
-    return;
-  }
   if (e) {
-    if (e->aid != m->hdr.from) kq_tell(self, e->aid, &bdir_msg_new(BDIR_SUPERSEDE)->hdr);
+    if (e->aid != from) kq_tell(self, e->aid, &bdir_msg_new(BDIR_SUPERSEDE)->hdr);
   } else {
-    e = KQ_NEW(dir_entry_t);
-    e->agent_id = kq_strdup(m->agent_id);
+    size_t n = strlen(agent_id);
+    e = kq_calloc(1, sizeof(*e) + n + 1);
+    memcpy(e->agent_id, agent_id, n + 1);
     e->next = *pp;
     *pp = e;
     if (++d->count > d->nbuckets) grow(d);
   }
-  free(e->session_id);
-  e->session_id = kq_asprintf("s-%016llx%016llx", (unsigned long long)next_rand(d),
-                              (unsigned long long)next_rand(d));
-  e->aid = m->hdr.from;
+  e->aid = from;
   e->detached = false;
+  return e;
+}
+
+static void on_claim(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
+  dir_entry_t *e = *find(d, m->agent_id);
+  const char *presented = m->hello.hello.session_id;
+  if (e && e->aid != m->hdr.from && kq_actor_alive(kq_actor_system(self), e->aid) && presented &&
+      e->session_id[0] && kq_browser_token_eq(e->session_id, presented)) {
+    /* Resume: the new actor hands the connection (and frames it got meanwhile) to the old one. */
+    bdir_msg_t *h = bdir_msg_new(BDIR_HANDOVER);
+    h->conn = e->aid;
+    h->hello = m->hello;
+    memset(&m->hello, 0, sizeof(m->hello));
+    kq_tell(self, m->hdr.from, &h->hdr);
+    e->detached = false;
+    return;
+  }
+  e = take_over(self, d, m->agent_id, m->hdr.from);
+  bids_session(d->pp, e->session_id);
+  char bid[BID_BROWSER_LEN + 1];
+  bids_browser(d->pp, bid);
   bdir_msg_t *r = bdir_msg_new(BDIR_ACCEPT);
   r->session_id = kq_strdup(e->session_id);
-  r->browser_id = kq_asprintf("b-%04llx%04llx", (unsigned long long)(next_rand(d) & 0xffff),
-                              (unsigned long long)(++d->seq & 0xffff));
+  r->browser_id = kq_strdup(bid);
   kq_tell(self, m->hdr.from, &r->hdr);
+}
+
+static void on_register(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
+  dir_entry_t *e = take_over(self, d, m->agent_id, m->hdr.from);
+  snprintf(e->session_id, sizeof(e->session_id), "%s", m->session_id ? m->session_id : "");
 }
 
 static void dir_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
   dir_state_t *d = state;
   bdir_msg_t *m = (bdir_msg_t *)msg;
   switch (msg->id) {
+  case KQ_MSG_TIMER:
+    sweep(self, d->pp);
+    break;
   case BDIR_CLAIM:
     if (m->agent_id) on_claim(self, d, m);
+    break;
+  case BDIR_REGISTER:
+    if (m->agent_id) on_register(self, d, m);
     break;
   case BDIR_DETACHED: {
     dir_entry_t *e = m->agent_id ? *find(d, m->agent_id) : NULL;
