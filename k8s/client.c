@@ -565,7 +565,9 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
     enqueue(c, r);
     return;
   }
-  bool retryable = resp->rc != KQ_OK || st == 429 || st >= 500;
+  /* 403 too: an API server that has just restarted refuses everything until its RBAC caches
+   * have synced; a real lack of rights costs a few retries and a warning */
+  bool retryable = resp->rc != KQ_OK || st == 429 || st >= 500 || st == 403;
   bool background = r->purpose == P_POD_LIST || r->purpose == P_NODE_LIST ||
                     r->purpose == P_VERSION || r->purpose == P_NODE_CREATE ||
                     r->purpose == P_NODE_SPEC || r->purpose == P_NODE_STATUS;
@@ -574,7 +576,11 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
     c->stats->retries++;
     r->not_before_ns = kq_now_ns(clk(c)) + backoff_ns(r->attempts, resp->headers);
     r->attempts++;
-    KQ_DEBUG(COMP, "retrying", "path=%s status=%ld rc=%s", r->path, st, kq_errname(resp->rc));
+    if (st == 403) /* visible: it is either a restart's blip or missing RBAC rights */
+      KQ_WARN(COMP, "forbidden, retrying", "method=%s path=%s status=%ld attempt=%u", r->method, r->path, st,
+              r->attempts);
+    else
+      KQ_DEBUG(COMP, "retrying", "path=%s status=%ld rc=%s", r->path, st, kq_errname(resp->rc));
     enqueue(c, r);
     return;
   }
