@@ -501,8 +501,10 @@ static void on_pong(kq_actor_t *self, browser_t *b, kq_proto_ping_t *p) {
   int64_t old = b->info.rtt_us;
   b->info.rtt_us = old < 0 ? rtt : (old * 4 + rtt) / 5; /* EWMA, alpha 0.2 */
   kq_histogram_observe(MET(b)->rtt, (double)rtt / 1e6);
-  int64_t diff = b->info.rtt_us - old;
-  if (old < 0 || diff * 4 > old || -diff * 4 > old) publish(self, b, KQ_BROWSER_CHANGED, NULL);
+  /* Publish the first measurement and moves of more than 25% that also exceed 1 ms (below that,
+   * loopback and LAN jitter would make every pong an event). */
+  int64_t diff = b->info.rtt_us - old, mag = diff < 0 ? -diff : diff;
+  if (old < 0 || (mag * 4 > old && mag > 1000)) publish(self, b, KQ_BROWSER_CHANGED, NULL);
 }
 
 static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f) {

@@ -99,7 +99,9 @@ static int on_receive(struct lws *wsi, gw_conn_t *c, const uint8_t *in, size_t l
 
 static int on_writeable(struct lws *wsi, gw_conn_t *c) {
   kq_gateway_t *gw = c->gw;
-  while (c->qhead && !lws_send_pipe_choked(wsi)) {
+  /* The socket just became writable: the first frame goes without asking (lws_send_pipe_choked
+   * costs a poll() system call), later ones only while the socket still takes them. */
+  for (bool first = true; c->qhead && (first || !lws_send_pipe_choked(wsi)); first = false) {
     kq_gw_frame_t *f = c->qhead;
     c->qhead = f->next;
     if (!c->qhead) c->qtail = NULL;
