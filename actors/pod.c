@@ -724,6 +724,10 @@ static void on_run_report(pod_t *p, kq_run_report_msg_t *r) {
         p->rs.cur.started_ns = wall(p);
         p->rs.cur.kind = KQ_CSTATE_RUNNING;
       }
+      /* The agent's timings, for `kubectl describe pod` (the Started Event has fetch/compile). */
+      sink_event(p, code != 0, "Exited", "Container %s exited with code %d on browser %s (fetch %llums, compile %llums, run %llums)",
+                 p->rs.container, code, p->browser_id ? p->browser_id : "?", (unsigned long long)r->fetch_ms,
+                 (unsigned long long)r->compile_ms, (unsigned long long)r->run_ms);
       container_stopped(p, code, code == 0 ? "Completed" : "Error", NULL);
       if (p->state == S_DELETING) return;
       if (p->deadline_hit) {

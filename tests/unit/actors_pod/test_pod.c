@@ -535,8 +535,15 @@ static void test_exit_3_fails_with_error(void **state) {
   fx_t *f = fx_new();
   kq_browser_run_msg_t *run = start_pod(f, POD_JSON("", ",\"restartPolicy\":\"Never\"", ""));
   sink_reset(f);
-  report_exit(f, run, 3);
+  kq_run_report_msg_t *r = new_report(run, KQ_RUN_EXITED, NULL);
+  r->exit_code = 3;
+  r->fetch_ms = 12;
+  r->compile_ms = 34;
+  r->run_ms = 5600;
+  send_report_msg(f, run, r);
   expect_sched_pod(f, KQ_SCHED_MSG_RELEASE);
+  const kq_sink_event_msg_t *e = expect_event(f, "Exited", true);
+  assert_string_equal(e->message, "Container main exited with code 3 on browser b-1 (fetch 12ms, compile 34ms, run 5600ms)");
   const kq_sink_status_msg_t *s = last_status(f);
   assert_int_equal(s->status.phase, KQ_PHASE_FAILED);
   const kq_container_status_t *cs = cstatus(s);
