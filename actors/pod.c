@@ -64,6 +64,7 @@ typedef struct pod {
   size_t nrefs, refs_pending;
   uint32_t refs_gen;         /* the read round; stale answers are ignored */
   uint32_t config_failures;
+  bool refs_read;            /* the references were read through the API (Kubernetes mode) */
   char **pull_texts;         /* Docker config.json texts: configured + from imagePullSecrets */
   size_t npull_texts;
   /* run */
@@ -230,7 +231,7 @@ static void after_exit(pod_t *p, int exit_code) {
 /* ---- referenced Secrets and ConfigMaps ---- */
 
 static const objref_t *find_ref(const pod_t *p, bool secret, const char *name) {
-  if (!name) return NULL;
+  if (!name || !p->refs_read) return NULL;
   for (size_t i = 0; i < p->nrefs; i++)
     if (p->refs[i].secret == secret && !strcmp(p->refs[i].name, name)) return &p->refs[i];
   return NULL;
@@ -259,7 +260,9 @@ static void ref_data_free(objref_t *r) {
 
 static void add_ref(pod_t *p, bool secret, const char *name, bool pull, bool required) {
   if (!name || !name[0]) return;
-  objref_t *r = (objref_t *)find_ref(p, secret, name);
+  objref_t *r = NULL;
+  for (size_t i = 0; i < p->nrefs && !r; i++)
+    if (p->refs[i].secret == secret && !strcmp(p->refs[i].name, name)) r = &p->refs[i];
   if (!r) {
     p->refs = kq_realloc(p->refs, (p->nrefs + 1) * sizeof *p->refs);
     r = &p->refs[p->nrefs++];
@@ -285,6 +288,7 @@ static void collect_refs(pod_t *p) {
 
 static void read_refs(pod_t *p) {
   goto_state(p, S_CONFIG);
+  p->refs_read = true;
   p->refs_gen++;
   p->refs_pending = p->nrefs;
   for (size_t i = 0; i < p->nrefs; i++) ref_data_free(&p->refs[i]);

@@ -1367,6 +1367,18 @@ static void test_env_from_configmaps(void **state) {
   assert_null(find_event(f, "Failed"));
   kq_msg_free(&run->hdr);
   fx_free(f);
+
+  /* Standalone (no API): nothing is read, the references are left out. */
+  f = fx_new();
+  fx_spawn(f, POD_JSON("", "", CM_ENV));
+  assert_int_equal(f->nobj, 0);
+  assert_int_equal(f->nimg, 1);
+  run = place_and_run(f);
+  assert_null(env_get(&run->spec, "GREETING"));
+  assert_string_equal(env_get(&run->spec, "B_A"), "literal wins");
+  assert_int_equal(run->spec.nenv, 1);
+  kq_msg_free(&run->hdr);
+  fx_free(f);
 }
 
 static void test_missing_configmap_waits_and_retries(void **state) {
