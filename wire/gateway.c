@@ -361,6 +361,7 @@ kq_gateway_t *kq_gateway_new(kq_system_t *sys, const kq_gateway_opts_t *opts, in
   info.foreign_loops = foreign;
   info.user = gw;
   info.max_http_header_pool = 64;
+  info.max_http_header_data = 2048; /* upgrade requests are well below; the default 4 KiB per pool entry fragments the heap under a connection burst */
   info.timeout_secs = 30;
   info.ka_time = 0;
   /* No lws validity (idle ping/hangup) timer: the browser actor owns liveness (heartbeat
