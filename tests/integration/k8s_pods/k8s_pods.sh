@@ -122,6 +122,16 @@ until_ok 60 is_phase private Succeeded || { k get pod private -o yaml >&2; fail 
 grep -q "argv\[2\]=private" <<<"$(k logs private)" || fail "private's output is missing"
 echo "ok: image pulled with the imagePullSecret (Basic auth) → private Succeeded"
 
+# ---- graceful deletion of a running Pod completes once the browser confirms the cancel ----
+pod del "$REG_open/demo/cpujob:v1" '["primes", "1", "4000000000"]'
+until_ok 60 is_phase del Running || { k get pod del -o yaml >&2; fail "Pod del did not run"; }
+k delete pod del --grace-period=60 --wait=false >/dev/null || fail "kubectl delete pod del"
+gone() { ! k get pod "$1"; }
+# Well inside the 60 s grace period: only the browser's confirmation can have completed it.
+until_ok 30 gone del || { k get pod del -o yaml >&2; fail "del was not deleted after the browser confirmed"; }
+until_ok 10 pod_event del Killing || fail "no Killing Event on del (have: $(pod_reasons del))"
+echo "ok: kubectl delete of a running Pod → Killing, cancel confirmed, object gone"
+
 # ---- 3. closing the browser fails its Pod with NodeLost ----
 pod lost "$REG_open/demo/cpujob:v1" '["primes", "1", "4000000000"]'
 until_ok 90 is_phase lost Running || { k get pod lost -o yaml >&2; fail "Pod lost did not run"; }
