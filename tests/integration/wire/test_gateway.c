@@ -19,6 +19,7 @@
 #include "kq_gateway.h"
 #include "kq_metrics.h"
 #include "kq_proto.h"
+#include "kq_test_tls.h"
 #include "wsc.h"
 
 #define EV_ID (KQ_MSG_USER + 1)
@@ -38,7 +39,12 @@ static void rec_dispatch(kq_actor_t *self, void *st, kq_msg_t *m) {
 }
 static const kq_actor_type_t rec_type = {.name = "rec", .state_size = 8, .init = rec_init, .dispatch = rec_dispatch};
 
+/* Options the next setup_with() passes to the gateway (set by the setup variants). */
+static const char *g_tls_cert, *g_tls_key;
+static const char *const *g_origins;
+
 typedef struct fx {
+  kq_test_tls_t *tls;       /* setup_tls only */
   struct event_base *base;
   kq_system_t *sys;
   kq_browser_config_t cfg;
@@ -93,7 +99,8 @@ static int setup_with(void **state, uint32_t max_frame, uint32_t queue_bytes) {
   kq_gateway_opts_t o = {.listen_addr = "127.0.0.1", .port = 0, .page_dir = p, .agent_dir = p,
                          .max_frame = max_frame, .send_queue_bytes = queue_bytes,
                          .spawn_session = kq_browser_spawn, .session_ud = &f->plane,
-                         .resolve = resolve, .resolve_ud = f, .close_grace_ms = 500};
+                         .resolve = resolve, .resolve_ud = f, .close_grace_ms = 500,
+                         .tls_cert = g_tls_cert, .tls_key = g_tls_key, .allowed_origins = g_origins};
   int err = 0;
   f->gw = kq_gateway_new(f->sys, &o, &err);
   assert_non_null(f->gw);
@@ -105,6 +112,24 @@ static int setup_with(void **state, uint32_t max_frame, uint32_t queue_bytes) {
 
 static int setup(void **state) { return setup_with(state, 65536, 0); }
 static int setup_small_queue(void **state) { return setup_with(state, 65536, 32768); }
+
+static int setup_tls(void **state) {
+  kq_test_tls_t *tls = kq_test_tls_new();
+  g_tls_cert = tls->server_cert_file;
+  g_tls_key = tls->server_key_file;
+  int rc = setup_with(state, 65536, 0);
+  g_tls_cert = g_tls_key = NULL;
+  ((fx_t *)*state)->tls = tls;
+  return rc;
+}
+
+static int setup_origins(void **state) {
+  static const char *const origins[] = {"https://fleet.example", "http://127.0.0.1:8080", NULL};
+  g_origins = origins;
+  int rc = setup_with(state, 65536, 0);
+  g_origins = NULL;
+  return rc;
+}
 
 static bool gw_closed(wsc_t *c, void *ud) { return kq_gateway_closed(ud); }
 static bool sys_idle(wsc_t *c, void *ud) { return kq_system_idle(ud); }
@@ -120,6 +145,7 @@ static int teardown(void **state) {
   kq_gateway_free(f->gw);
   kq_browser_plane_free(&f->plane);
   event_base_free(f->base);
+  kq_test_tls_free(f->tls);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
   assert_int_equal(system(cmd), 0);
@@ -443,6 +469,75 @@ static void test_shutdown_4009(void **state) {
   /* teardown finishes the close and checks the system closes with nothing left */
 }
 
+/* wss://: a real TLS handshake (verified against the test CA as "localhost"), the WebSocket
+ * upgrade and hello/welcome inside it; a plain-text client on the TLS port gets nowhere. */
+static void test_tls_wss_hello_welcome(void **state) {
+  fx_t *f = *state;
+  wsc_t c;
+  assert_int_equal(wsc_open(&c, f->base, f->port), 0);
+  assert_int_equal(wsc_start_tls(&c, f->tls->ca_file, 5000), 0);
+  assert_int_equal(wsc_upgrade(&c, "/ws", "kuack.v1", 5000), 101);
+  send_hello(&c, "tok", "agent-tls");
+  kq_proto_msg_t pm;
+  assert_int_equal(next_pm(&c, 5000, &pm), KQ_PROTO_WELCOME);
+  assert_non_null(pm.welcome.browser_id);
+  assert_non_null(pm.welcome.session);
+  kq_proto_msg_clear(&pm);
+  kq_proto_msg_t hb = {.type = KQ_PROTO_HEARTBEAT};
+  send_pm(&c, &hb);
+  for (int i = 0; i < 5; i++) { /* pings arrive over TLS and are answered */
+    int t = next_pm(&c, 100, &pm);
+    if (t == -8) fail_msg("closed with %d", c.close_code);
+    if (t > 0) kq_proto_msg_clear(&pm);
+  }
+  assert_int_equal(g_rec.up, 1);
+  assert_true(metric(f, "kq_browsers_connected ") == 1.0);
+  wsc_free(&c);
+
+  /* a client that does not speak TLS is not upgraded */
+  wsc_t plain;
+  assert_int_equal(wsc_open(&plain, f->base, f->port), 0);
+  assert_true(wsc_upgrade(&plain, "/ws", "kuack.v1", 1500) != 101);
+  wsc_free(&plain);
+  /* and a client that trusts another CA fails the handshake */
+  kq_test_tls_t *other = kq_test_tls_new();
+  wsc_t wrong;
+  assert_int_equal(wsc_open(&wrong, f->base, f->port), 0);
+  assert_int_equal(wsc_start_tls(&wrong, other->ca_file, 5000), -1);
+  wsc_free(&wrong);
+  kq_test_tls_free(other);
+  assert_int_equal(g_rec.up, 1);
+}
+
+/* --allowed-origins: a browser from another Origin is refused before the upgrade; a listed one
+ * registers; a client without Origin (not a browser) is still let through to the token check. */
+static void test_origin_allowlist(void **state) {
+  fx_t *f = *state;
+  double refused = metric(f, "kq_gateway_refused_total ");
+  wsc_t bad;
+  assert_int_equal(wsc_open(&bad, f->base, f->port), 0);
+  assert_true(wsc_upgrade_hdrs(&bad, "/ws", "kuack.v1", "Origin: https://evil.example\r\n", 3000) != 101);
+  wsc_free(&bad);
+  assert_true(metric(f, "kq_gateway_refused_total ") == refused + 1);
+  assert_int_equal(g_rec.up, 0);
+
+  wsc_t good;
+  assert_int_equal(wsc_open(&good, f->base, f->port), 0);
+  assert_int_equal(wsc_upgrade_hdrs(&good, "/ws", "kuack.v1", "Origin: https://fleet.example\r\n", 3000), 101);
+  send_hello(&good, "tok", "agent-origin");
+  kq_proto_msg_t pm;
+  assert_int_equal(next_pm(&good, 3000, &pm), KQ_PROTO_WELCOME);
+  kq_proto_msg_clear(&pm);
+  assert_int_equal(g_rec.up, 1);
+  wsc_free(&good);
+
+  wsc_t none;
+  connect_agent(f, &none, "agent-no-origin");
+  assert_int_equal(g_rec.up, 2);
+  wsc_free(&none);
+  assert_true(metric(f, "kq_gateway_refused_total ") == refused + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_handshake_register_heartbeat, setup, teardown),
@@ -455,6 +550,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_http_endpoints_and_static, setup, teardown),
       cmocka_unit_test_setup_teardown(test_artefacts_range_etag, setup, teardown),
       cmocka_unit_test_setup_teardown(test_shutdown_4009, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tls_wss_hello_welcome, setup_tls, teardown),
+      cmocka_unit_test_setup_teardown(test_origin_allowlist, setup_origins, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

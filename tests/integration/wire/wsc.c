@@ -6,6 +6,9 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +35,64 @@ int wsc_open(wsc_t *c, struct event_base *base, int port) {
 }
 
 void wsc_free(wsc_t *c) {
+  if (c->ssl) SSL_free(c->ssl);
+  if (c->ssl_ctx) SSL_CTX_free(c->ssl_ctx);
+  c->ssl = c->ssl_ctx = NULL;
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   free(c->in);
   c->in = NULL;
+}
+
+/* recv/send, or their TLS counterparts: >0 bytes, 0 EOF, -1 with errno EAGAIN or another error. */
+static ssize_t io_recv(wsc_t *c, void *p, size_t n) {
+  if (!c->ssl) return recv(c->fd, p, n, MSG_DONTWAIT);
+  int r = SSL_read(c->ssl, p, (int)(n > 1 << 30 ? 1 << 30 : n));
+  if (r > 0) return r;
+  int e = SSL_get_error(c->ssl, r);
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return 0; /* closed or broken: the end */
+  errno = EAGAIN;
+  return -1;
+}
+
+static ssize_t io_send(wsc_t *c, const void *p, size_t n) {
+  if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  int r = SSL_write(c->ssl, p, (int)n);
+  if (r > 0) return r;
+  int e = SSL_get_error(c->ssl, r);
+  errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+  return -1;
+}
+
+int wsc_start_tls(wsc_t *c, const char *ca_file, int ms) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return -1;
+  c->ssl_ctx = ctx;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) return -1;
+  SSL *ssl = SSL_new(ctx);
+  if (!ssl) return -1;
+  c->ssl = ssl;
+  SSL_set_fd(ssl, c->fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  if (SSL_set1_host(ssl, "localhost") != 1) return -1;
+  uint64_t end = mono_ms() + (uint64_t)ms;
+  for (;;) {
+    int r = SSL_connect(ssl);
+    if (r == 1) return 0;
+    int e = SSL_get_error(ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      unsigned long le = ERR_peek_last_error();
+      char buf[256];
+      ERR_error_string_n(le, buf, sizeof(buf));
+      fprintf(stderr, "wsc: TLS handshake failed: %s\n", buf);
+      return -1;
+    }
+    if (mono_ms() >= end) return -1;
+    event_base_loop(c->base, EVLOOP_NONBLOCK);
+    struct pollfd p = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+    poll(&p, 1, 1);
+  }
 }
 
 static void read_some(wsc_t *c) {
@@ -44,7 +101,7 @@ static void read_some(wsc_t *c) {
       c->incap = c->incap ? c->incap * 2 : 131072;
       c->in = realloc(c->in, c->incap);
     }
-    ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+    ssize_t n = io_recv(c, c->in + c->inlen, c->incap - c->inlen);
     if (n > 0) {
       c->inlen += (size_t)n;
       continue;
@@ -70,7 +127,7 @@ void wsc_write(wsc_t *c, const void *p, size_t n) {
   const uint8_t *b = p;
   uint64_t end = mono_ms() + 5000;
   while (n) {
-    ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = io_send(c, b, n);
     if (w > 0) {
       b += w;
       n -= (size_t)w;
@@ -89,12 +146,16 @@ static bool have_headers(wsc_t *c, void *ud) {
 }
 
 int wsc_upgrade(wsc_t *c, const char *path, const char *subprotocol, int ms) {
-  char req[512];
+  return wsc_upgrade_hdrs(c, path, subprotocol, NULL, ms);
+}
+
+int wsc_upgrade_hdrs(wsc_t *c, const char *path, const char *subprotocol, const char *extra_headers, int ms) {
+  char req[1024];
   int n = snprintf(req, sizeof(req),
                    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
                    path, subprotocol ? "Sec-WebSocket-Protocol: " : "", subprotocol ? subprotocol : "",
-                   subprotocol ? "\r\n" : "");
+                   subprotocol ? "\r\n" : "", extra_headers ? extra_headers : "");
   wsc_write(c, req, (size_t)n);
   if (!wsc_pump_until(c, ms, have_headers, NULL) || c->inlen < 12) return -1;
   int status = atoi((char *)c->in + 9);
