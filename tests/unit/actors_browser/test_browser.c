@@ -71,6 +71,15 @@ static void deliver(fx_t *f, kq_aid_t b, uint64_t conn_id, const kq_proto_msg_t 
   kq_h_run(f->h);
 }
 
+/* Queues a frame without running the system (to line several frames up before anyone acts). */
+static void queue_frame(fx_t *f, kq_aid_t b, uint64_t conn_id, const kq_proto_msg_t *pm) {
+  kq_proto_buf_t buf;
+  kq_proto_buf_init(&buf, 0);
+  assert_int_equal(kq_proto_encode(pm, &buf), KQ_OK);
+  kq_send(f->sys, b, &kq_conn_frame_new(conn_id, true, kq_proto_buf_data(&buf), buf.len)->hdr);
+  kq_proto_buf_free(&buf);
+}
+
 static void deliver_raw(fx_t *f, kq_aid_t b, uint64_t conn_id, bool binary, const void *p, size_t n) {
   kq_send(f->sys, b, &kq_conn_frame_new(conn_id, binary, p, n)->hdr);
   kq_h_run(f->h);
@@ -371,6 +380,93 @@ static void test_resume_within_window(void **state) {
   free(session);
 }
 
+/* Frames the agent sends right after a resuming hello (before its welcome) reach the actor that
+ * resumes, in order, after the welcome: nothing is dropped while the directory decides. */
+static void test_resume_keeps_frames_before_welcome(void **state) {
+  fx_t *f = *state;
+  kq_proto_msg_t w;
+  kq_aid_t b = connect_ok(f, 90, "agent-q", &w);
+  char *session = kq_strdup(w.welcome.session);
+  kq_proto_msg_clear(&w);
+  send_run(f, b, "r1");
+  expect_frame(f, KQ_PROTO_RUN, NULL);
+  closed(f, b, 90, 1006, true);
+  assert_int_equal(expect_event(f, NULL), KQ_BROWSER_CHANGED); /* detached */
+
+  kq_aid_t nb = kq_browser_spawn(&f->plane, f->sys, f->gw, 91);
+  char *runs[] = {"r1"};
+  kq_proto_msg_t pm = {.type = KQ_PROTO_HELLO};
+  pm.hello.token = "s3cret";
+  pm.hello.agent_id = "agent-q";
+  pm.hello.session_id = session;
+  pm.hello.runs = runs;
+  pm.hello.nruns = 1;
+  pm.hello.cpu_millis = 4000;
+  pm.hello.memory_bytes = 1ll << 30;
+  queue_frame(f, nb, 91, &pm);
+  kq_proto_msg_t lg = {.type = KQ_PROTO_LOG};
+  lg.log.run_id = "r1";
+  lg.log.stream = 1;
+  lg.log.seq = 7;
+  lg.log.data = (uint8_t *)"early\n";
+  lg.log.len = 6;
+  queue_frame(f, nb, 91, &lg);
+  kq_proto_msg_t st = {.type = KQ_PROTO_STATUS};
+  st.status.run_id = "r1";
+  st.status.phase = KQ_PROTO_PHASE_EXITED;
+  st.status.has_exit_code = true;
+  st.status.exit_code = 5;
+  queue_frame(f, nb, 91, &st);
+  kq_h_run(f->h);
+
+  kq_proto_msg_t out;
+  uint16_t code;
+  assert_int_equal(next_out(f, &out, &code), KQ_PROTO_NONE); /* REBIND of conn 91 to the old actor */
+  expect_frame(f, KQ_PROTO_WELCOME, &w);
+  assert_int_equal(w.welcome.nresumed, 1);
+  kq_proto_msg_clear(&w);
+  kq_h_expect_none(f->h, f->gw); /* no error frame: both early frames were accepted */
+  kq_run_report_msg_t *r = (kq_run_report_msg_t *)kq_h_expect(f->h, f->pod, REPORT_ID);
+  assert_int_equal(r->event, KQ_RUN_LOG);
+  assert_int_equal(r->seq, 7);
+  assert_memory_equal(r->data, "early\n", 6);
+  kq_msg_free(&r->hdr);
+  r = (kq_run_report_msg_t *)kq_h_expect(f->h, f->pod, REPORT_ID);
+  assert_int_equal(r->event, KQ_RUN_EXITED);
+  assert_int_equal(r->exit_code, 5);
+  kq_msg_free(&r->hdr);
+  kq_h_expect_none(f->h, f->pod);
+  assert_true(kq_actor_alive(f->sys, b));
+  assert_false(kq_actor_alive(f->sys, nb));
+  free(session);
+}
+
+/* A hello with a session the directory does not know registers anew; a heartbeat sent before
+ * its welcome is handled after it (here: the throttled flag it carries is published). */
+static void test_unknown_session_keeps_early_heartbeat(void **state) {
+  fx_t *f = *state;
+  kq_aid_t b = kq_browser_spawn(&f->plane, f->sys, f->gw, 95);
+  kq_proto_msg_t pm = {.type = KQ_PROTO_HELLO};
+  pm.hello.token = "s3cret";
+  pm.hello.agent_id = "agent-u";
+  pm.hello.session_id = "s-0000000000000000000000000000dead";
+  pm.hello.cpu_millis = 4000;
+  pm.hello.memory_bytes = 1ll << 30;
+  queue_frame(f, b, 95, &pm);
+  kq_proto_msg_t hb = {.type = KQ_PROTO_HEARTBEAT};
+  hb.heartbeat.throttled = true;
+  queue_frame(f, b, 95, &hb);
+  kq_h_run(f->h);
+  expect_frame(f, KQ_PROTO_WELCOME, NULL);
+  kq_browser_info_t info;
+  assert_int_equal(expect_event(f, &info), KQ_BROWSER_UP);
+  assert_false(info.throttled);
+  kq_browser_info_clear(&info);
+  assert_int_equal(expect_event(f, &info), KQ_BROWSER_CHANGED);
+  assert_true(info.throttled);
+  kq_browser_info_clear(&info);
+}
+
 static void test_resume_window_expires(void **state) {
   fx_t *f = *state;
   kq_aid_t b = connect_ok(f, 50, "agent-e", NULL);
@@ -477,6 +573,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_hello_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_within_window, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_window_expires, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume_keeps_frames_before_welcome, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_session_keeps_early_heartbeat, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ownership_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_overload_flag_and_text_frame, setup, teardown),
       cmocka_unit_test_setup_teardown(test_subscribe_late, setup, teardown),
