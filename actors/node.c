@@ -173,7 +173,8 @@ static bool kv_same(const kq_k8s_kv_t *a, size_t na, const kq_k8s_kv_t *b, size_
 static bool changed(const kq_pod_t *cur, const kq_pod_t *newer) {
   return cur->spec.active_deadline_s != newer->spec.active_deadline_s ||
          !kv_same(cur->meta.labels, cur->meta.nlabels, newer->meta.labels, newer->meta.nlabels) ||
-         !kv_same(cur->meta.annotations, cur->meta.nannotations, newer->meta.annotations, newer->meta.nannotations);
+         !kv_same(cur->meta.annotations, cur->meta.nannotations, newer->meta.annotations,
+                  newer->meta.nannotations);
 }
 
 /* A newer version of a live pod: the table keeps its status, the pod actor gets a copy. */

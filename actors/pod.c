@@ -30,22 +30,11 @@ KQ_MSG_IDS(pod, POD_MSGS)
 
 enum { T_BACKOFF = 1, T_DEADLINE, T_GRACE, T_IMAGE_RETRY, T_CONFIG_RETRY, T_DEADLINE_GRACE };
 
-typedef enum { S_IMAGE, S_PLACING, S_STARTING, S_RUNNING, S_BACKOFF, S_DONE, S_DELETING, S_CONFIG } pod_state_t;
-static const char *const state_names[] = {"image", "placing", "starting", "running", "backoff", "done", "deleting",
-                                          "config"};
-
-/* One Secret or ConfigMap the Pod references (deduplicated by kind and name). */
-typedef struct objref {
-  bool secret;
-  char *name;
-  bool pull;                 /* named in imagePullSecrets */
-  bool required;             /* some reference to it is not optional */
-  bool answered;
-  int rc;                    /* KQ_OK, KQ_ENOENT, ... once answered */
-  char *error;
-  kq_k8s_kv_t *data;
-  size_t ndata;
-} objref_t;
+typedef enum {
+  S_IMAGE, S_PLACING, S_STARTING, S_RUNNING, S_BACKOFF, S_DONE, S_DELETING, S_CONFIG
+} pod_state_t;
+static const char *const state_names[] = {"image", "placing", "starting", "running",
+                                          "backoff", "done", "deleting", "config"};
 
 typedef struct pod {
   kq_actor_t *self;
@@ -60,11 +49,8 @@ typedef struct pod {
   kq_oci_artefact_t art;
   uint32_t image_failures;
   /* referenced Secrets / ConfigMaps (Kubernetes mode) */
-  objref_t *refs;
-  size_t nrefs, refs_pending;
-  uint32_t refs_gen;         /* the read round; stale answers are ignored */
+  kq_pod_refs_t refs;
   uint32_t config_failures;
-  bool refs_read;            /* the references were read through the API (Kubernetes mode) */
   char **pull_texts;         /* Docker config.json texts: configured + from imagePullSecrets */
   size_t npull_texts;
   /* run */
@@ -228,130 +214,24 @@ static void after_exit(pod_t *p, int exit_code) {
     finish(p, KQ_PHASE_FAILED, NULL, NULL);
 }
 
-/* ---- referenced Secrets and ConfigMaps ---- */
-
-static const objref_t *find_ref(const pod_t *p, bool secret, const char *name) {
-  if (!name || !p->refs_read) return NULL;
-  for (size_t i = 0; i < p->nrefs; i++)
-    if (p->refs[i].secret == secret && !strcmp(p->refs[i].name, name)) return &p->refs[i];
-  return NULL;
-}
-
-static const char *ref_value(const objref_t *r, const char *key) {
-  if (!r || r->rc != KQ_OK || !key) return NULL;
-  for (size_t i = 0; i < r->ndata; i++)
-    if (r->data[i].key && !strcmp(r->data[i].key, key)) return r->data[i].value ? r->data[i].value : "";
-  return NULL;
-}
-
-static void ref_data_free(objref_t *r) {
-  for (size_t i = 0; i < r->ndata; i++) {
-    free(r->data[i].key);
-    free(r->data[i].value);
-  }
-  free(r->data);
-  r->data = NULL;
-  r->ndata = 0;
-  free(r->error);
-  r->error = NULL;
-  r->answered = false;
-  r->rc = KQ_OK;
-}
-
-static void add_ref(pod_t *p, bool secret, const char *name, bool pull, bool required) {
-  if (!name || !name[0]) return;
-  objref_t *r = NULL;
-  for (size_t i = 0; i < p->nrefs && !r; i++)
-    if (p->refs[i].secret == secret && !strcmp(p->refs[i].name, name)) r = &p->refs[i];
-  if (!r) {
-    p->refs = kq_realloc(p->refs, (p->nrefs + 1) * sizeof *p->refs);
-    r = &p->refs[p->nrefs++];
-    memset(r, 0, sizeof *r);
-    r->secret = secret;
-    r->name = kq_strdup(name);
-  }
-  r->pull |= pull;
-  r->required |= required;
-}
-
-/* Everything the Pod references; Secrets for env only when validate() let them through. */
-static void collect_refs(pod_t *p) {
-  const kq_pod_container_t *c = &p->pod.spec.containers[0];
-  for (size_t i = 0; i < p->pod.spec.nimage_pull_secrets; i++)
-    add_ref(p, true, p->pod.spec.image_pull_secrets[i], true, true);
-  for (size_t i = 0; i < c->nenv_from; i++)
-    add_ref(p, c->env_from[i].secret, c->env_from[i].ref_name, false, !c->env_from[i].optional);
-  for (size_t i = 0; i < c->nenv; i++)
-    if (c->env[i].source == KQ_ENV_CONFIGMAP_KEY || c->env[i].source == KQ_ENV_SECRET_KEY)
-      add_ref(p, c->env[i].source == KQ_ENV_SECRET_KEY, c->env[i].ref_name, false, !c->env[i].optional);
-}
+/* ---- referenced Secrets and ConfigMaps (pod_refs.c) ---- */
 
 static void read_refs(pod_t *p) {
   goto_state(p, S_CONFIG);
-  p->refs_read = true;
-  p->refs_gen++;
-  p->refs_pending = p->nrefs;
-  for (size_t i = 0; i < p->nrefs; i++) ref_data_free(&p->refs[i]);
+  kq_pod_refs_begin(&p->refs);
   const char *ns = kq_pod_namespace(&p->pod);
-  for (size_t i = 0; i < p->nrefs; i++) {
-    objref_t *r = &p->refs[i];
-    uint64_t cookie = ((uint64_t)p->refs_gen << 32) | i;
+  for (size_t i = 0; i < p->refs.n; i++) {
+    const kq_pod_ref_t *r = &p->refs.v[i];
+    uint64_t cookie = kq_pod_refs_cookie(&p->refs, i);
+    kq_aid_t me = kq_self(p->self);
     int rc = p->cfg.object_request
-                 ? p->cfg.object_request(p->cfg.object_request_ud, r->secret, ns, r->name, kq_self(p->self),
+                 ? p->cfg.object_request(p->cfg.object_request_ud, r->secret, ns, r->name, me,
                                          POD_OBJECT_REPLY, cookie)
-             : r->secret ? kq_k8s_get_secret(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie)
-                         : kq_k8s_get_configmap(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie);
-    if (rc != KQ_OK) { /* not even sent: counts as answered with that error */
-      r->answered = true;
-      r->rc = rc;
-      r->error = kq_strdup(kq_strerror(rc));
-      p->refs_pending--;
-    }
+             : r->secret
+                 ? kq_k8s_get_secret(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie)
+                 : kq_k8s_get_configmap(p->self, p->cfg.api, ns, r->name, POD_OBJECT_REPLY, cookie);
+    if (rc != KQ_OK) kq_pod_refs_fail(&p->refs, i, rc);
   }
-}
-
-/* The first thing that keeps the container from being configured, as an owned message (NULL =
- * all fine); *pull says whether it concerns an image pull secret. Fills pull_texts. */
-static char *refs_problem(pod_t *p, bool *pull) {
-  const kq_pod_container_t *c = &p->pod.spec.containers[0];
-  const char *ns = kq_pod_namespace(&p->pod);
-  *pull = false;
-  for (size_t i = 0; i < p->nrefs; i++) {
-    const objref_t *r = &p->refs[i];
-    const char *kind = r->secret ? "secret" : "configmap";
-    if (r->rc == KQ_OK || !r->required) continue;
-    *pull = r->pull;
-    char *why = r->rc == KQ_ENOENT ? kq_asprintf("%s \"%s\" not found", kind, r->name)
-                                   : kq_asprintf("cannot read %s %s/%s: %s", kind, ns, r->name,
-                                                 r->error ? r->error : kq_strerror(r->rc));
-    if (!r->pull) return why;
-    char *msg = kq_asprintf("couldn't get image pull secret \"%s\": %s", r->name, why);
-    free(why);
-    return msg;
-  }
-  for (size_t i = 0; i < p->nrefs; i++) {
-    const objref_t *r = &p->refs[i];
-    if (!r->pull || r->rc != KQ_OK) continue;
-    const char *json = ref_value(r, ".dockerconfigjson");
-    const char *legacy = json ? NULL : ref_value(r, ".dockercfg");
-    if (!json && !legacy) {
-      *pull = true;
-      return kq_asprintf("image pull secret \"%s\" has neither .dockerconfigjson nor .dockercfg "
-                         "(type kubernetes.io/dockerconfigjson expected)", r->name);
-    }
-    p->pull_texts = kq_realloc(p->pull_texts, (p->npull_texts + 1) * sizeof(char *));
-    /* .dockercfg is the bare "auths" map of the old format. */
-    p->pull_texts[p->npull_texts++] = json ? kq_strdup(json) : kq_asprintf("{\"auths\":%s}", legacy);
-  }
-  for (size_t i = 0; i < c->nenv; i++) {
-    const kq_pod_env_t *e = &c->env[i];
-    if ((e->source != KQ_ENV_CONFIGMAP_KEY && e->source != KQ_ENV_SECRET_KEY) || e->optional) continue;
-    const objref_t *r = find_ref(p, e->source == KQ_ENV_SECRET_KEY, e->ref_name);
-    if (r && r->rc == KQ_OK && !ref_value(r, e->ref_key))
-      return kq_asprintf("couldn't find key %s in %s %s/%s", e->ref_key ? e->ref_key : "?",
-                         r->secret ? "Secret" : "ConfigMap", ns, r->name);
-  }
-  return NULL;
 }
 
 static void pull_texts_reset(pod_t *p) {
@@ -368,7 +248,7 @@ static void pull_texts_reset(pod_t *p) {
 static void refs_done(pod_t *p) {
   pull_texts_reset(p);
   bool pull = false;
-  char *why = refs_problem(p, &pull);
+  char *why = kq_pod_refs_problem(&p->refs, &p->pod, &pull, &p->pull_texts, &p->npull_texts);
   if (!why) {
     p->config_failures = 0;
     request_image(p);
@@ -388,28 +268,17 @@ static void refs_done(pod_t *p) {
 
 static void on_object_reply(pod_t *p, kq_k8s_data_msg_t *d) {
   if (p->state != S_CONFIG || p->deleting) return;
-  uint32_t gen = (uint32_t)(d->cookie >> 32);
-  size_t i = (size_t)(d->cookie & 0xffffffffu);
-  if (gen != p->refs_gen || i >= p->nrefs || p->refs[i].answered) return;
-  objref_t *r = &p->refs[i];
-  r->answered = true;
-  r->rc = d->rc;
-  r->error = d->error ? kq_strdup(d->error) : NULL;
-  r->data = d->data; /* taken: the message's destructor frees what is left */
-  r->ndata = d->ndata;
-  d->data = NULL;
-  d->ndata = 0;
-  if (--p->refs_pending == 0) refs_done(p);
+  if (kq_pod_refs_answer(&p->refs, d) && p->refs.pending == 0) refs_done(p);
 }
 
 /* Start of the Pod's work: read what it references (Kubernetes mode), then the image. */
 static void configure(pod_t *p) {
   pull_texts_reset(p);
-  if (p->nrefs && (p->cfg.api != KQ_AID_NONE || p->cfg.object_request)) {
+  if (p->refs.n && (p->cfg.api != KQ_AID_NONE || p->cfg.object_request)) {
     set_waiting(p, "ContainerCreating", NULL);
     report(p);
     read_refs(p);
-    if (p->refs_pending == 0) refs_done(p);
+    if (p->refs.pending == 0) refs_done(p);
     return;
   }
   request_image(p);
@@ -514,7 +383,7 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   /* envFrom before env (env wins), like the kubelet; keys that are no env name are skipped. */
   for (size_t i = 0; i < c->nenv_from; i++) {
     const kq_pod_env_from_t *ef = &c->env_from[i];
-    const objref_t *r = find_ref(p, ef->secret, ef->ref_name);
+    const kq_pod_ref_t *r = kq_pod_refs_find(&p->refs, ef->secret, ef->ref_name);
     if (!r || r->rc != KQ_OK) continue;
     for (size_t j = 0; j < r->ndata; j++) {
       if (!r->data[j].key || !r->data[j].key[0] || strchr(r->data[j].key, '=')) continue;
@@ -526,9 +395,10 @@ static void build_run(pod_t *p, kq_run_spec_t *s) {
   for (size_t i = 0; i < c->nenv; i++) {
     const kq_pod_env_t *e = &c->env[i];
     bool keyref = e->source == KQ_ENV_CONFIGMAP_KEY || e->source == KQ_ENV_SECRET_KEY;
-    const objref_t *ref = keyref ? find_ref(p, e->source == KQ_ENV_SECRET_KEY, e->ref_name) : NULL;
+    bool secret = e->source == KQ_ENV_SECRET_KEY;
+    const kq_pod_ref_t *ref = keyref ? kq_pod_refs_find(&p->refs, secret, e->ref_name) : NULL;
     if (ref) {
-      const char *v = ref_value(ref, e->ref_key);
+      const char *v = kq_pod_ref_value(ref, e->ref_key);
       if (v) push_env(s, e->name, v); /* missing + optional: left out */
     } else if (e->source == KQ_ENV_VALUE) push_env(s, e->name, e->value);
     else if (e->source == KQ_ENV_FIELD_REF) push_env(s, e->name, env_field(p, e->field_path));
@@ -729,9 +599,11 @@ static void on_run_report(pod_t *p, kq_run_report_msg_t *r) {
         p->rs.cur.kind = KQ_CSTATE_RUNNING;
       }
       /* The agent's timings, for `kubectl describe pod` (the Started Event has fetch/compile). */
-      sink_event(p, code != 0, "Exited", "Container %s exited with code %d on browser %s (fetch %llums, compile %llums, run %llums)",
-                 p->rs.container, code, p->browser_id ? p->browser_id : "?", (unsigned long long)r->fetch_ms,
-                 (unsigned long long)r->compile_ms, (unsigned long long)r->run_ms);
+      sink_event(p, code != 0, "Exited",
+                 "Container %s exited with code %d on browser %s (fetch %llums, compile %llums, run %llums)",
+                 p->rs.container, code, p->browser_id ? p->browser_id : "?",
+                 (unsigned long long)r->fetch_ms, (unsigned long long)r->compile_ms,
+                 (unsigned long long)r->run_ms);
       container_stopped(p, code, code == 0 ? "Completed" : "Error", NULL);
       if (p->state == S_DELETING) return;
       if (p->deadline_hit) {
@@ -935,7 +807,7 @@ static void on_timer(pod_t *p, const kq_timer_msg_t *t) {
     case T_CONFIG_RETRY:
       p->t_config = 0;
       if (p->state == S_CONFIG && !p->deleting) read_refs(p);
-      if (p->state == S_CONFIG && p->refs_pending == 0) refs_done(p);
+      if (p->state == S_CONFIG && p->refs.pending == 0) refs_done(p);
       break;
     case T_DEADLINE_GRACE: {
       p->t_deadline_grace = 0;
@@ -995,7 +867,7 @@ static void pod_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
         p->t_deadline = kq_timer_start(p->self, KQ_SEC(p->pod.spec.active_deadline_s), 0, T_DEADLINE);
         p->deadline_wall_ns = wall(p) + KQ_SEC(p->pod.spec.active_deadline_s);
       }
-      collect_refs(p);
+      kq_pod_refs_collect(&p->refs, &p->pod);
       configure(p);
       return;
     default:
@@ -1032,11 +904,7 @@ static void pod_stop(kq_actor_t *self, void *state) {
   free(p->cfg.pull_secrets);
   for (size_t i = 0; i < p->npull_texts; i++) free(p->pull_texts[i]);
   free(p->pull_texts);
-  for (size_t i = 0; i < p->nrefs; i++) {
-    ref_data_free(&p->refs[i]);
-    free(p->refs[i].name);
-  }
-  free(p->refs);
+  kq_pod_refs_clear(&p->refs);
 }
 
 const kq_actor_type_t kq_pod_actor_type = {
