@@ -89,7 +89,8 @@ void kq_kubelet_free(kq_kubelet_t *k);
  * decision (API unreachable) → 503, not cached. /healthz needs authentication only. */
 typedef struct kq_kubelet_authz_opts {
   struct kq_k8s_config *config; /* borrowed; must outlive the server (token re-read uses it) */
-  kq_http_t *http;              /* borrowed; must outlive the server or the system */
+  kq_http_t *http;              /* borrowed; valid until kq_kubelet_free or the system's shutdown,
+                                 * whichever comes first (both cancel the reviews in flight) */
   const char *node_name;        /* copied; the `name` in the review */
   uint32_t allow_ttl_s;         /* cache lifetime of an allowed decision; 0 = 300 */
   uint32_t deny_ttl_s;          /* of a denied one; 0 = 30 */

@@ -214,7 +214,8 @@ static void az_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
 
 static void az_stop(kq_actor_t *self, void *state) {
   actor_t *a = state;
-  kq_http_cancel_owner(a->az->http, kq_self(self));
+  /* after kq_kubelet_authz_release the requests are cancelled already and `http` may be gone */
+  if (a->az->kubelet_alive) kq_http_cancel_owner(a->az->http, kq_self(self));
   while (a->inflight) {
     inflight_t *f = a->inflight;
     a->inflight = f->next;
@@ -294,6 +295,9 @@ int kq_kubelet_authz_review(kq_kubelet_authz_t *az, uint64_t ticket, const char 
 void kq_kubelet_authz_release(kq_kubelet_authz_t *az) {
   if (!az) return;
   az->kubelet_alive = false;
-  if (az->aid != KQ_AID_NONE) kq_actor_stop(az->sys, az->aid);
+  if (az->aid != KQ_AID_NONE) {
+    kq_http_cancel_owner(az->http, az->aid); /* now, while `http` is surely valid */
+    kq_actor_stop(az->sys, az->aid);
+  }
   az_unref(az);
 }

@@ -10,7 +10,9 @@
 
 #include "kq_test_loop.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,9 +21,11 @@
 #include "kq_clock.h"
 #include "kq_error.h"
 #include "kq_http.h"
+#include "kq_k8s_config.h"
 #include "kq_kubelet.h"
 #include "kq_kubelet_provider.h"
 #include "kq_logstore.h"
+#include "kq_test_http.h"
 #include "kq_test_tls.h"
 
 #define SINK_MSGS(X) X(SINK_DONE) X(SINK_CHUNK)
@@ -537,6 +541,106 @@ static void test_bad_options(void **state) {
   free(msg);
 }
 
+/* ---- authorization by SubjectAccessReview against a scripted API server ---- */
+
+typedef enum { SAR_ERROR, SAR_GARBAGE, SAR_HOLD, SAR_ALLOW } sar_mode_t;
+typedef struct sar {
+  sar_mode_t mode;
+  size_t hits;
+  char *last_body;
+  struct evhttp_request *held;
+} sar_t;
+
+static void sar_reply(struct evhttp_request *req, int code, const char *body) {
+  struct evbuffer *out = evbuffer_new();
+  evbuffer_add_printf(out, "%s", body);
+  evhttp_send_reply(req, code, "x", out);
+  evbuffer_free(out);
+}
+
+static void sar_route(struct evhttp_request *req, void *ud) {
+  sar_t *s = ud;
+  s->hits++;
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  free(s->last_body);
+  s->last_body = kq_strndup((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in));
+  switch (s->mode) {
+    case SAR_ERROR: sar_reply(req, 500, "{\"kind\":\"Status\",\"message\":\"etcd is down\"}"); break;
+    case SAR_GARBAGE: sar_reply(req, 201, "{\"status\": [not json"); break;
+    case SAR_HOLD: s->held = req; break;
+    case SAR_ALLOW: sar_reply(req, 201, "{\"status\":{\"allowed\":true}}"); break;
+  }
+}
+
+static bool no_actors(fx_t *f, const void *ud) { return kq_system_actor_count(f->sys) == 0; }
+static bool sar_held(fx_t *f, const void *ud) { return ((const sar_t *)ud)->held != NULL; }
+
+/* An API error or an unreadable answer is 503 and not cached; a client that leaves while its
+ * review is pending is forgotten safely (the late answer is still cached); an allowed caller is
+ * served, then from the cache; /healthz needs no review. */
+static void test_authz_reviews(void **state) {
+  fx_t *f = *state;
+  kq_test_http_t *api = kq_test_http_new(f->base, NULL, false);
+  sar_t sar = {.mode = SAR_ERROR};
+  assert_int_equal(kq_test_http_route(api, "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar_route, &sar), 0);
+  kq_k8s_config_t cfg = {0};
+  cfg.server = kq_test_http_url(api, "/");
+  cfg.server[strlen(cfg.server) - 1] = '\0';
+  kq_kubelet_authz_opts_t ao = {.config = &cfg, .http = f->http, .node_name = "node-x"};
+  assert_int_equal(kq_kubelet_set_authz(f->k, &ao), KQ_OK);
+  kq_http_tls_t good = f->ctls;
+  good.cert_file = f->tls->client_cert_file;
+  good.key_file = f->tls->client_key_file;
+
+  kq_http_resp_t *r = get_tls(f, "/pods", &good);
+  assert_int_equal(r->status, 503);
+  assert_non_null(strstr(r->body, "etcd is down"));
+  assert_non_null(strstr(sar.last_body, "\"user\":\"kuack-test-client\""));
+  assert_non_null(strstr(sar.last_body, "\"groups\":[\"kuack tests\",\"system:authenticated\"]")); /* O + added */
+  assert_non_null(strstr(sar.last_body, "\"verb\":\"get\",\"resource\":\"nodes\",\"subresource\":\"proxy\",\"name\":\"node-x\""));
+  sar.mode = SAR_GARBAGE;
+  r = get_tls(f, "/pods", &good);
+  assert_int_equal(r->status, 503);
+  assert_non_null(strstr(r->body, "unreadable"));
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 2);
+  r = get_tls(f, "/healthz", &good);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 2);
+
+  /* the client gives up while the review is pending */
+  sar.mode = SAR_HOLD;
+  char *url = kq_asprintf("https://127.0.0.1:%u/pods", (unsigned)kq_kubelet_port(f->k));
+  kq_http_req_t req = {.url = url, .owner = f->aid, .done_id = SINK_DONE, .tls = &good, .timeout_ms = 300};
+  kq_http_req_id_t id = kq_http_start(f->http, &req);
+  free(url);
+  assert_true(run_until(f, sar_held, &sar, 5000));
+  r = wait_done(f, id, 5000);
+  assert_int_equal(r->rc, KQ_ETIMEDOUT);
+  run_until(f, never, NULL, 100); /* the kubelet sees the connection close */
+  sar_reply(sar.held, 201, "{\"status\":{\"allowed\":true}}");
+  sar.held = NULL;
+  run_until(f, never, NULL, 100);
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 3);
+
+  /* the late decision was cached: served without a new review */
+  sar.mode = SAR_ALLOW;
+  app(f, "p", "allowed line\n");
+  r = get_tls(f, "/containerLogs/default/p/main", &good);
+  assert_int_equal(r->status, 200);
+  assert_string_equal(r->body, "allowed line\n");
+  assert_int_equal(kq_kubelet_authz_reviews(f->k), 3);
+  assert_int_equal(sar.hits, 3);
+
+  /* leaves the kubelet with nothing pending; the actor stops before the HTTP client goes */
+  kq_kubelet_free(f->k);
+  f->k = NULL;
+  kq_system_shutdown(f->sys, NULL, NULL);
+  assert_true(run_until(f, no_actors, NULL, 5000));
+  kq_test_http_free(api);
+  free(sar.last_body);
+  kq_k8s_config_clear(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_healthz_and_404, setup, teardown),
@@ -553,6 +657,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_files, teardown),
       cmocka_unit_test_setup_teardown(test_tls_client_certs, setup_tls_self, teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_authz_reviews, setup_tls_files, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
