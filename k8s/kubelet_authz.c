@@ -29,7 +29,7 @@ typedef struct entry {
 struct kq_kubelet_authz {
   kq_system_t *sys;
   kq_aid_t aid;
-  int refs;                 /* kubelet + actor */
+  int refs; /* kubelet + actor */
   bool kubelet_alive;
   kq_kubelet_authz_cb cb;
   void *ud;
@@ -52,7 +52,9 @@ static void az_unref(kq_kubelet_authz_t *az) {
   free(az);
 }
 
-static uint64_t now_ns(const kq_kubelet_authz_t *az) { return kq_now_ns(kq_system_clock(az->sys)); }
+static uint64_t now_ns(const kq_kubelet_authz_t *az) {
+  return kq_now_ns(kq_system_clock(az->sys));
+}
 
 char *kq_kubelet_authz_key(const char *user, char *const *groups, size_t ngroups, const char *verb,
                            const char *subresource) {
@@ -98,7 +100,9 @@ static void cache_put(kq_kubelet_authz_t *az, const char *key, bool allowed, con
   slot->expires_ns = now + (allowed ? az->allow_ttl_ns : az->deny_ttl_ns);
 }
 
-uint64_t kq_kubelet_authz_count(const kq_kubelet_authz_t *az) { return az->reviews; }
+uint64_t kq_kubelet_authz_count(const kq_kubelet_authz_t *az) {
+  return az->reviews;
+}
 
 /* ---- the actor ---- */
 
@@ -144,9 +148,17 @@ static void start_review(actor_t *a, review_msg_t *m) {
   h[nh++] = (kq_http_header_t){"Accept", "application/json"};
   h[nh++] = (kq_http_header_t){"Content-Type", "application/json"};
   char *url = kq_asprintf("%s/apis/authorization.k8s.io/v1/subjectaccessreviews", az->cfg->server);
-  kq_http_req_t hr = {.method = "POST", .url = url, .headers = h, .nheaders = nh, .body = m->body,
-                      .body_len = strlen(m->body), .owner = kq_self(a->self), .done_id = AZ_HTTP_DONE,
-                      .timeout_ms = 10000, .max_body = 1 << 20, .tls = &az->cfg->tls};
+  kq_http_req_t hr = {.method = "POST",
+                      .url = url,
+                      .headers = h,
+                      .nheaders = nh,
+                      .body = m->body,
+                      .body_len = strlen(m->body),
+                      .owner = kq_self(a->self),
+                      .done_id = AZ_HTTP_DONE,
+                      .timeout_ms = 10000,
+                      .max_body = 1 << 20,
+                      .tls = &az->cfg->tls};
   inflight_t *f = KQ_NEW(inflight_t);
   f->id = kq_http_start(az->http, &hr);
   f->ticket = m->ticket;
@@ -171,7 +183,8 @@ static void on_done(actor_t *a, kq_http_resp_t *r) {
   bool allowed = false, error = true;
   char *reason = NULL;
   if (r->rc != KQ_OK) {
-    reason = kq_asprintf("SubjectAccessReview failed: %s", r->error ? r->error : kq_strerror(r->rc));
+    reason =
+        kq_asprintf("SubjectAccessReview failed: %s", r->error ? r->error : kq_strerror(r->rc));
   } else if (r->status != 201 && r->status != 200) {
     char *m = kq_k8s_status_message(r->body, r->body_len);
     reason = kq_asprintf("SubjectAccessReview refused (HTTP %ld): %s", r->status, m ? m : "");
@@ -194,12 +207,16 @@ static void on_done(actor_t *a, kq_http_resp_t *r) {
       free(why);
       free(eval);
     }
-    if (error) reason = kq_asprintf("SubjectAccessReview answer unreadable: %s", d.err ? d.err : "no status");
+    if (error)
+      reason =
+          kq_asprintf("SubjectAccessReview answer unreadable: %s", d.err ? d.err : "no status");
     cJSON_Delete(root);
     free(d.err);
   }
-  if (!error) cache_put(az, f->key, allowed, reason);
-  else KQ_WARN(COMP, "authorization check failed", "reason=\"%s\"", reason ? reason : "");
+  if (!error)
+    cache_put(az, f->key, allowed, reason);
+  else
+    KQ_WARN(COMP, "authorization check failed", "reason=\"%s\"", reason ? reason : "");
   if (az->kubelet_alive) az->cb(az->ud, f->ticket, allowed, error, reason);
   free(reason);
   free(f->key);
@@ -208,8 +225,10 @@ static void on_done(actor_t *a, kq_http_resp_t *r) {
 
 static void az_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
   actor_t *a = state;
-  if (m->id == AZ_REVIEW) start_review(a, (review_msg_t *)m);
-  else if (m->id == AZ_HTTP_DONE) on_done(a, (kq_http_resp_t *)m);
+  if (m->id == AZ_REVIEW)
+    start_review(a, (review_msg_t *)m);
+  else if (m->id == AZ_HTTP_DONE)
+    on_done(a, (kq_http_resp_t *)m);
 }
 
 static void az_stop(kq_actor_t *self, void *state) {
@@ -220,7 +239,8 @@ static void az_stop(kq_actor_t *self, void *state) {
     inflight_t *f = a->inflight;
     a->inflight = f->next;
     /* the kubelet, if still there, must not wait forever */
-    if (a->az->kubelet_alive) a->az->cb(a->az->ud, f->ticket, false, true, "kubelet authorization stopped");
+    if (a->az->kubelet_alive)
+      a->az->cb(a->az->ud, f->ticket, false, true, "kubelet authorization stopped");
     free(f->key);
     free(f);
   }
@@ -269,8 +289,9 @@ kq_kubelet_authz_t *kq_kubelet_authz_new(kq_system_t *sys, const kq_kubelet_auth
   return az;
 }
 
-int kq_kubelet_authz_review(kq_kubelet_authz_t *az, uint64_t ticket, const char *key, const char *user,
-                            char *const *groups, size_t ngroups, const char *verb, const char *subresource) {
+int kq_kubelet_authz_review(kq_kubelet_authz_t *az, uint64_t ticket, const char *key,
+                            const char *user, char *const *groups, size_t ngroups, const char *verb,
+                            const char *subresource) {
   if (az->aid == KQ_AID_NONE) return KQ_ENOENT;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "apiVersion", "authorization.k8s.io/v1");

@@ -5,11 +5,11 @@
  * and a watch that ends with an ERROR 410 event (relist; the SYNC drops pods deleted meanwhile
  * and carries new ones; the next watch resumes from the new list's resourceVersion). One thread:
  * the test steps the loop that drives both client and server. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -46,7 +46,9 @@ typedef struct sink {
 } sink_t;
 static sink_t g_sink;
 
-static int sink_init(kq_actor_t *self, void *state, void *arg) { return KQ_OK; }
+static int sink_init(kq_actor_t *self, void *state, void *arg) {
+  return KQ_OK;
+}
 static void sink_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
   if (m->id == M_RUN) {
     run_msg_t *r = (run_msg_t *)m;
@@ -68,14 +70,14 @@ static const kq_actor_type_t sink_type = {"sink", 1, sink_init, sink_dispatch, s
 #define MAXHITS 32
 typedef struct route {
   const char *path;
-  int codes[8];          /* status per hit (the last one repeats); 0 ends the list */
+  int codes[8]; /* status per hit (the last one repeats); 0 ends the list */
   const char *retry_after;
-  const char *body;      /* success body */
+  const char *body; /* success body */
   size_t hits;
   uint64_t at_ms[MAXHITS];
-  char *auth[MAXHITS];   /* Authorization of each hit (owned) */
+  char *auth[MAXHITS]; /* Authorization of each hit (owned) */
   char *req_body[MAXHITS];
-  bool hold_first;       /* keep the first request unanswered (in `held`) */
+  bool hold_first; /* keep the first request unanswered (in `held`) */
   struct evhttp_request *held;
 } route_t;
 
@@ -101,8 +103,10 @@ static void route_fn(struct evhttp_request *req, void *ud) {
   if (code >= 200 && code < 300) {
     evbuffer_add_printf(out, "%s", r->body ? r->body : "{}");
   } else {
-    evbuffer_add_printf(out, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                             "\"message\":\"scripted %d\",\"code\":%d}", code, code);
+    evbuffer_add_printf(out,
+                        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                        "\"message\":\"scripted %d\",\"code\":%d}",
+                        code, code);
     if (r->retry_after)
       evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", r->retry_after);
   }
@@ -126,9 +130,10 @@ typedef struct pods_route {
   struct evhttp_request *held;
 } pods_route_t;
 
-#define POD_JSON(name, uid)                                                                    \
-  "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"uid\":\"" uid "\","        \
-  "\"resourceVersion\":\"5\"},\"spec\":{\"nodeName\":\"kuack-node\",\"containers\":"            \
+#define POD_JSON(name, uid)                                                          \
+  "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"uid\":\"" uid    \
+  "\","                                                                              \
+  "\"resourceVersion\":\"5\"},\"spec\":{\"nodeName\":\"kuack-node\",\"containers\":" \
   "[{\"name\":\"c\",\"image\":\"reg/x:v1\"}]},\"status\":{\"phase\":\"Pending\"}}"
 
 static void pods_fn(struct evhttp_request *req, void *ud) {
@@ -139,20 +144,23 @@ static void pods_fn(struct evhttp_request *req, void *ud) {
   if (!strstr(uri, "watch=1")) {
     p->lists++;
     if (p->lists == 1)
-      evbuffer_add_printf(out, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"10\"},"
-                               "\"items\":[" POD_JSON("old", "u-old") "]}");
+      evbuffer_add_printf(out,
+                          "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"10\"},"
+                          "\"items\":[" POD_JSON("old", "u-old") "]}");
     else
-      evbuffer_add_printf(out, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"20\"},"
-                               "\"items\":[" POD_JSON("fresh", "u-fresh") "]}");
+      evbuffer_add_printf(out,
+                          "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"20\"},"
+                          "\"items\":[" POD_JSON("fresh", "u-fresh") "]}");
     evhttp_send_reply(req, 200, "OK", out);
   } else {
     p->watches++;
     free(p->last_watch_uri);
     p->last_watch_uri = kq_strdup(uri);
     if (p->watches == 1) {
-      evbuffer_add_printf(out, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":"
-                               "\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old "
-                               "resource version: 10 (15)\",\"reason\":\"Expired\",\"code\":410}}\n");
+      evbuffer_add_printf(out,
+                          "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":"
+                          "\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old "
+                          "resource version: 10 (15)\",\"reason\":\"Expired\",\"code\":410}}\n");
       evhttp_send_reply(req, 200, "OK", out);
     } else {
       evhttp_send_reply_start(req, 200, "OK");
@@ -230,8 +238,12 @@ static void fx_spawn(fx_t *f, kq_k8s_client_opts_t *o) {
   assert_int_not_equal(f->client, KQ_AID_NONE);
 }
 
-static bool no_actors(fx_t *f, const void *ud) { return kq_system_actor_count(f->sys) == 0; }
-static bool idle(fx_t *f, const void *ud) { return kq_system_idle(f->sys); }
+static bool no_actors(fx_t *f, const void *ud) {
+  return kq_system_actor_count(f->sys) == 0;
+}
+static bool idle(fx_t *f, const void *ud) {
+  return kq_system_idle(f->sys);
+}
 
 static void fx_stop(fx_t *f) {
   for (size_t i = 0; i < g_sink.n; i++) kq_msg_free(g_sink.msgs[i]);
@@ -259,9 +271,15 @@ static kq_msg_t *find_msg(uint32_t id, uint64_t cookie) {
   }
   return NULL;
 }
-static bool has_result(fx_t *f, const void *ud) { return find_msg(M_RESULT, *(const uint64_t *)ud) != NULL; }
-static bool has_data(fx_t *f, const void *ud) { return find_msg(M_DATA, *(const uint64_t *)ud) != NULL; }
-static bool events_ge(fx_t *f, const void *ud) { return f->stats.events >= *(const uint64_t *)ud; }
+static bool has_result(fx_t *f, const void *ud) {
+  return find_msg(M_RESULT, *(const uint64_t *)ud) != NULL;
+}
+static bool has_data(fx_t *f, const void *ud) {
+  return find_msg(M_DATA, *(const uint64_t *)ud) != NULL;
+}
+static bool events_ge(fx_t *f, const void *ud) {
+  return f->stats.events >= *(const uint64_t *)ud;
+}
 
 /* ---- requests sent from the sink ---- */
 
@@ -270,15 +288,18 @@ static int g_nevents = 1;
 static void emit_events(kq_actor_t *self, void *ud) {
   fx_t *f = ud;
   for (int i = 0; i < g_nevents; i++) {
-    kq_k8s_event_t ev = {.kind = "Pod", .ns = g_event_ns, .name = "p", .reason = "Started", .message = "m"};
+    kq_k8s_event_t ev = {
+        .kind = "Pod", .ns = g_event_ns, .name = "p", .reason = "Started", .message = "m"};
     assert_int_equal(kq_k8s_emit_event(self, f->client, &ev), KQ_OK);
   }
 }
 static void patch_status(kq_actor_t *self, void *ud) {
   fx_t *f = ud;
   kq_pod_status_t st = {.phase = KQ_PHASE_RUNNING};
-  assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "p", &st, M_RESULT, 1), KQ_OK);
-  assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "gone", &st, M_RESULT, 2), KQ_OK);
+  assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "p", &st, M_RESULT, 1),
+                   KQ_OK);
+  assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "gone", &st, M_RESULT, 2),
+                   KQ_OK);
 }
 static void get_cm(kq_actor_t *self, void *ud) {
   fx_t *f = ud;
@@ -291,7 +312,8 @@ static void test_retry_after(void **state) {
   fx_t f;
   kq_k8s_client_opts_t o = {0};
   fx_start(&f, &o);
-  route_t st = {.path = "/api/v1/namespaces/default/pods/p/status", .codes = {503, 200}, .retry_after = "1"};
+  route_t st = {
+      .path = "/api/v1/namespaces/default/pods/p/status", .codes = {503, 200}, .retry_after = "1"};
   route_t gone = {.path = "/api/v1/namespaces/default/pods/gone/status", .codes = {403, 404}};
   route_t ev = {.path = "/api/v1/namespaces/ra/events", .codes = {429, 201}, .retry_after = "1"};
   assert_int_equal(kq_test_http_route(f.srv, st.path, route_fn, &st), 0);
@@ -317,7 +339,8 @@ static void test_retry_after(void **state) {
   assert_int_equal(r2->status, 404);
   assert_non_null(r2->error);
   assert_string_equal(r2->error, "scripted 404");
-  assert_int_equal(gone.hits, 2); /* 403 (an API server still syncing RBAC) is retried, 404 is final */
+  assert_int_equal(gone.hits,
+                   2); /* 403 (an API server still syncing RBAC) is retried, 404 is final */
   assert_int_equal(ev.hits, 2);
   assert_true(ev.at_ms[1] - ev.at_ms[0] >= 950);
   assert_int_equal(f.stats.retries, 3);
@@ -342,8 +365,8 @@ static void test_rate_limit(void **state) {
   assert_true(run_until(&f, events_ge, &seven, 10000));
   assert_int_equal(ev.hits, 7);
   uint64_t span = ev.at_ms[6] - ev.at_ms[0];
-  assert_true(ev.at_ms[1] - ev.at_ms[0] < 150);     /* the burst */
-  assert_true(span >= 950);                          /* 5 more tokens at 5/s */
+  assert_true(ev.at_ms[1] - ev.at_ms[0] < 150); /* the burst */
+  assert_true(span >= 950);                     /* 5 more tokens at 5/s */
   assert_true(span < 4000);
   for (size_t i = 3; i < 7; i++) assert_true(ev.at_ms[i] - ev.at_ms[i - 1] >= 150);
   assert_true(f.stats.throttled > 0);
@@ -383,11 +406,13 @@ static void test_token_rotation_401(void **state) {
   fx_t f;
   kq_k8s_client_opts_t o = {0};
   fx_start(&f, &o);
-  route_t cm = {.path = "/api/v1/namespaces/default/configmaps/c", .codes = {401, 200},
+  route_t cm = {.path = "/api/v1/namespaces/default/configmaps/c",
+                .codes = {401, 200},
                 .body = "{\"kind\":\"ConfigMap\",\"data\":{\"a\":\"b\"}}"};
   assert_int_equal(kq_test_http_route(f.srv, cm.path, route_fn, &cm), 0);
   /* the first Authorization read caches "old-token" */
-  assert_string_equal(kq_k8s_config_auth(&f.cfg, kq_now_ns(kq_system_clock(f.sys))), "Bearer old-token");
+  assert_string_equal(kq_k8s_config_auth(&f.cfg, kq_now_ns(kq_system_clock(f.sys))),
+                      "Bearer old-token");
   write_token(&f, "new-token\n");
   fx_spawn(&f, &o);
   run(&f, get_cm, &f);
@@ -425,18 +450,24 @@ static void patch_three(kq_actor_t *self, void *ud) {
   kq_pod_phase_t ph[3] = {KQ_PHASE_PENDING, KQ_PHASE_RUNNING, KQ_PHASE_SUCCEEDED};
   for (int i = 0; i < 3; i++) {
     kq_pod_status_t st = {.phase = ph[i]};
-    assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "o", &st, M_RESULT, 10 + (uint64_t)i),
-                     KQ_OK);
+    assert_int_equal(
+        kq_k8s_patch_pod_status(self, f->client, "default", "o", &st, M_RESULT, 10 + (uint64_t)i),
+        KQ_OK);
   }
 }
-static bool held(fx_t *f, const void *ud) { return ((const route_t *)ud)->held != NULL; }
-static bool never(fx_t *f, const void *ud) { return false; }
+static bool held(fx_t *f, const void *ud) {
+  return ((const route_t *)ud)->held != NULL;
+}
+static bool never(fx_t *f, const void *ud) {
+  return false;
+}
 
 static void test_status_order(void **state) {
   fx_t f;
   kq_k8s_client_opts_t o = {0};
   fx_start(&f, &o);
-  route_t st = {.path = "/api/v1/namespaces/default/pods/o/status", .codes = {200}, .hold_first = true};
+  route_t st = {
+      .path = "/api/v1/namespaces/default/pods/o/status", .codes = {200}, .hold_first = true};
   assert_int_equal(kq_test_http_route(f.srv, st.path, route_fn, &st), 0);
   fx_spawn(&f, &o);
   run(&f, patch_three, &f);
@@ -467,7 +498,9 @@ static kq_k8s_pod_event_msg_t *find_sync(bool relist) {
   }
   return NULL;
 }
-static bool has_sync(fx_t *f, const void *ud) { return find_sync(*(const bool *)ud) != NULL; }
+static bool has_sync(fx_t *f, const void *ud) {
+  return find_sync(*(const bool *)ud) != NULL;
+}
 static bool watches_ge(fx_t *f, const void *ud) {
   const pods_route_t *p = ud;
   return p->watches >= 2;
