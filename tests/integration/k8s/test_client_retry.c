@@ -5,11 +5,12 @@
  * and a watch that ends with an ERROR 410 event (relist; the SYNC drops pods deleted meanwhile
  * and carries new ones; the next watch resumes from the new list's resourceVersion). One thread:
  * the test steps the loop that drives both client and server. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
