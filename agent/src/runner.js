@@ -118,6 +118,7 @@ export class Runner extends EventTarget {
         entry: msg.entry, digest: msg.digest, args: msg.args ?? [],
         env: Array.isArray(msg.env) ? msg.env : Object.entries(msg.env ?? {}),
         max_log_chunk: this.maxLogChunk(),
+        memory_bytes: Number(msg.limits?.memory_bytes ?? 0) || 0,
       };
       r.worker = this.createWorker(this.workerUrl);
     } catch (err) {

@@ -4,11 +4,17 @@
 // nothing here needs to be interruptible. No SharedArrayBuffer is used.
 //
 // main → worker: {type:'start', run:{run_id, kind, module_url, glue_url?, entry?, digest?, args,
-//                 env:[[k,v]...], max_log_chunk}}   (URLs absolute)
+//                 env:[[k,v]...], max_log_chunk, memory_bytes}}   (URLs absolute; 0 = no limit)
+//
+// memory_bytes (the pod's limit) caps the maximum of every memory the module declares before it
+// is compiled (wasmlimit.js): growing past it fails inside the module. A run that then traps or
+// exits non-zero with its memory at (or near) the cap ends as failed "OOMKilled: ..."; a module whose
+// initial memory is already above the limit does not start.
 // worker → main: {type:'phase', phase}  {type:'log', stream:1|2, data:Uint8Array}
 //                {type:'done', phase:'exited'|'failed', exit_code?, message?, timings}
 
 import { LineChunker } from './logchunk.js';
+import { capModuleMemory, oomMessage, PAGE } from './wasmlimit.js';
 
 const SHIM_URL = new URL('./vendor/@bjorn3/browser_wasi_shim/dist/index.js', import.meta.url).href;
 
@@ -18,6 +24,7 @@ let started = false;
 let done = false;
 const timings = {};
 const streams = {};
+let memory = null; // the running module's WebAssembly.Memory, once instantiated
 
 function post(msg, transfer) {
   if (!done) self.postMessage(msg, transfer ?? []);
@@ -75,7 +82,15 @@ async function fetchModule(run) {
   timings.fetch_ms = ms(t0);
   const t1 = performance.now();
   post({ type: 'phase', phase: 'compiling', timings: { ...timings } });
-  const module = await WebAssembly.compile(bytes);
+  let code = bytes;
+  if (run.memory_bytes > 0) {
+    const capped = capModuleMemory(bytes, run.memory_bytes);
+    if (capped.minBytes > run.memory_bytes) {
+      throw new OomError(`OOMKilled: the module needs ${capped.minBytes} bytes of memory at start, limit is ${run.memory_bytes} bytes`);
+    }
+    code = capped.bytes;
+  }
+  const module = await WebAssembly.compile(code);
   timings.compile_ms = ms(t1);
   return { module, glue };
 }
@@ -92,6 +107,7 @@ async function runWasi(run, module) {
   ];
   const wasi = new WASI(args, env, fds, { debug: false });
   const inst = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport });
+  if (inst.exports.memory instanceof WebAssembly.Memory) memory = inst.exports.memory;
   if (typeof inst.exports._start !== 'function') throw new Error('not a WASI command: no _start export');
   const t0 = performance.now();
   post({ type: 'phase', phase: 'running', timings: { ...timings } });
@@ -149,7 +165,8 @@ async function runBindgen(run, module, glue) {
   try {
     // Newer glue takes {module_or_path}; older glue takes the module itself.
     const src = Function.prototype.toString.call(init);
-    await (src.includes('module_or_path') ? init({ module_or_path: module }) : init(module));
+    const exports = await (src.includes('module_or_path') ? init({ module_or_path: module }) : init(module));
+    if (exports?.memory instanceof WebAssembly.Memory) memory = exports.memory;
     const name = run.entry || 'main';
     const fn = glue[name];
     if (typeof fn !== 'function') {
@@ -163,7 +180,18 @@ async function runBindgen(run, module, glue) {
   }
 }
 
+class OomError extends Error {}
+
+// With a memory limit: did the run end because memory could not grow any further? The failed
+// grow itself is invisible from JS, so "at the cap" means within one eighth of the limit (at
+// least a page): allocators grow in chunks, and the one that failed did not fit.
+function atMemoryCap(run) {
+  if (!(run.memory_bytes > 0) || memory === null) return false;
+  return memory.buffer.byteLength + Math.max(PAGE, run.memory_bytes / 8) > run.memory_bytes;
+}
+
 function describe(err) {
+  if (err instanceof OomError) return err.message;
   if (err instanceof WebAssembly.RuntimeError) return `wasm trap: ${err.message}`;
   if (err instanceof WebAssembly.LinkError) return `link error: ${err.message}`;
   if (err instanceof WebAssembly.CompileError) return `compile error: ${err.message}`;
@@ -180,9 +208,14 @@ async function start(run) {
     if (run.kind === 'bindgen' && !run.glue_url) throw new Error('bindgen run without glue_url');
     const { module, glue } = await fetchModule(run);
     const code = run.kind === 'wasi' ? await runWasi(run, module) : await runBindgen(run, module, glue);
+    if ((code | 0) !== 0 && atMemoryCap(run)) {
+      finish('failed', { exit_code: code | 0, message: `${oomMessage(run.memory_bytes, memory.buffer.byteLength)}; exit code ${code | 0}` });
+      return;
+    }
     finish('exited', { exit_code: code | 0 });
   } catch (err) {
-    finish('failed', { message: describe(err) });
+    const oom = !(err instanceof OomError) && atMemoryCap(run);
+    finish('failed', { message: oom ? `${oomMessage(run.memory_bytes, memory.buffer.byteLength)}: ${describe(err)}` : describe(err) });
   }
 }
 
