@@ -18,9 +18,13 @@ push_wasm "$REG_open" demo/cpujob:v1 "$WORK/ex/cpujob.wasm"
 push_wasm "$REG_private" demo/hello:v1 "$WORK/ex/hello.wasm" kuack:s3cret-pass
 
 PORT=$(freeport); KPORT=$(freeport)
+# The cluster admin by default. NODE_CONTEXT=node-kuack-node runs it as the kubelet identity:
+# reading the Pods' Secrets/ConfigMaps works under the Node authorizer, but NodeRestriction
+# refuses the Node spec patch that toggles the kuack.io/no-browsers taint (403), so step 1 fails.
+NODE_CONTEXT=${NODE_CONTEXT:-admin}
 NODE_PID=
 start_node() {
-  "$NODE_BIN" --kubeconfig "$KUBECONFIG" --context admin --node-name kuack-node --node-ip 127.0.0.1 \
+  "$NODE_BIN" --kubeconfig "$KUBECONFIG" --context "$NODE_CONTEXT" --node-name kuack-node --node-ip 127.0.0.1 \
     --listen "127.0.0.1:$PORT" --kubelet-listen "127.0.0.1:$KPORT" --client-ca-file "$KUBELET_CLIENT_CA" \
     --insecure-registry "$REG_open" --insecure-registry "$REG_private" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
     --heartbeat-ms 1000 --resume-window-ms 1500 "$@" >>"$NODE_LOG" 2>&1 &
