@@ -74,6 +74,8 @@ typedef enum {
   KQ_PR_LEAST_LOADED,
   KQ_PR_FIRST_FIT,
   KQ_PR_MOST_FREE_CPU,
+  KQ_PR_OPENED_LARGEST_CPU, /* binpack: no busy browser fits, the idle one with most CPU opened */
+  KQ_PR_OPENED_LARGEST_MEM,
   KQ_PR_COUNT_
 } kq_policy_reason_t;
 

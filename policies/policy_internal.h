@@ -15,16 +15,6 @@ extern const kq_policy_vtable_t kq_policy_kuack_compat;
 void kq_policy_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Best-fit key for browser i on the request's dominant resource (cpu when dom_cpu): leftover on
- * the dominant resource first, then on the other. Smaller is better. */
-static inline void kq_policy_leftover(const kq_view_t *v, uint32_t i, const kq_place_req_t *r,
-                                      bool dom_cpu, int64_t *k1, int64_t *k2) {
-  int64_t lc = v->free_cpu_millis[i] - r->cpu_millis, lm = v->free_mem_bytes[i] - r->mem_bytes;
-  /* memory in MiB-ish units is not needed: keys are compared per resource, never mixed */
-  *k1 = dom_cpu ? lc : lm;
-  *k2 = dom_cpu ? lm : lc;
-}
-
 /* The request's dominant resource: the larger share of the view's total capacity. */
 static inline bool kq_policy_dominant_cpu(const kq_place_req_t *r, const kq_view_t *v) {
   double c = v->total_cap_cpu > 0 ? (double)r->cpu_millis / (double)v->total_cap_cpu : 0;

@@ -30,6 +30,8 @@ static const char *const reason_text[KQ_PR_COUNT_] = {
     [KQ_PR_LEAST_LOADED] = "least loaded",
     [KQ_PR_FIRST_FIT] = "first browser that fits",
     [KQ_PR_MOST_FREE_CPU] = "most free CPU (original Kuack rule)",
+    [KQ_PR_OPENED_LARGEST_CPU] = "no busy browser fits: opened the idle one with the most CPU",
+    [KQ_PR_OPENED_LARGEST_MEM] = "no busy browser fits: opened the idle one with the most memory",
 };
 
 const char *kq_policy_reason_text(kq_policy_reason_t r) {

@@ -124,18 +124,23 @@ static void print_table(const opts_t *o, const result_t *res, uint32_t nres) {
   }
   printf("\n== quality: %u browsers with churn, %u Pods; steady load 0.7 / overload 1.5 ==\n",
          o->quality_browsers, o->pods);
-  printf("%-13s %8s %10s %10s %11s %12s %10s %13s %8s\n", "policy", "pack/LB", "stranded%",
-         "GPU waste%", "RTT regret%", "accept% (ov)", "vs compat", "accept CPU%", "lost");
+  printf("%-13s %8s %9s %10s %10s %11s %12s %10s %12s %12s %8s\n", "policy", "pack/LB", "pack/FFD",
+         "stranded%", "GPU waste%", "RTT regret%", "accept% (ov)", "vs compat", "accept CPU%",
+         "accept big%", "lost");
   for (uint32_t i = 0; i < nres; i++) {
     if (!strcmp(res[i].policy, ORIGINAL)) continue;
     const pb_quality_t *q = &res[i].steady, *ov = &res[i].overload;
     double vs = compat && compat->overload.accept_pct > 0 ? ov->accept_pct / compat->overload.accept_pct : 0;
-    printf("%-13s %8.3f %10.2f %10.2f %11.1f %12.1f %9.2fx %13.1f %8llu\n", res[i].policy,
-           q->pack_ratio, q->stranded_pct, q->gpu_waste_pct, q->rtt_regret_pct, ov->accept_pct, vs,
-           ov->accept_cpu_pct, (unsigned long long)(q->lost + ov->lost));
+    printf("%-13s %8.3f %9.3f %10.2f %10.2f %11.1f %12.1f %9.2fx %12.1f %12.1f %8llu\n",
+           res[i].policy, q->pack_ratio, q->pack_repack, q->stranded_pct, q->gpu_waste_pct,
+           q->rtt_regret_pct, ov->accept_pct, vs, ov->accept_cpu_pct, ov->accept_big_pct,
+           (unsigned long long)(q->lost + ov->lost));
   }
   printf("\nns/b = mean select() time / browsers in the view; vs orig = CPU per decision of the "
-         "literal original / CPU per placement through the actor.\n");
+         "literal original / CPU per placement through the actor.\npack/LB = browsers hosting Pods "
+         "/ the fewest largest browsers whose capacity covers the demand (a volume bound); "
+         "pack/FFD = browsers hosting Pods / an offline first-fit-decreasing repack of the running "
+         "Pods (what migration could reach).\n");
 }
 
 static void json_stats(FILE *f, const char *k, const pb_stats_t *s) {
@@ -173,12 +178,14 @@ static int write_json(const opts_t *o, const result_t *res, uint32_t nres) {
     fprintf(f, "]");
     if (strcmp(r->policy, ORIGINAL)) {
       const pb_quality_t *q = &r->steady, *ov = &r->overload;
-      fprintf(f, ",\"quality\":{\"browsers\":%u,\"pack_ratio\":%.4f,\"stranded_pct\":%.3f,"
+      fprintf(f, ",\"quality\":{\"browsers\":%u,\"pack_ratio\":%.4f,\"pack_vs_repack\":%.4f,"
+                 "\"stranded_pct\":%.3f,"
                  "\"gpu_waste_pct\":%.3f,\"rtt_regret_pct\":%.3f,\"accept_pct_overload\":%.3f,"
-                 "\"accept_cpu_pct_overload\":%.3f,"
+                 "\"accept_cpu_pct_overload\":%.3f,\"accept_big_pct_overload\":%.3f,"
                  "\"arrived\":%llu,\"placed\":%llu,\"abandoned_overload\":%llu,\"lost\":%llu}",
-              o->quality_browsers, q->pack_ratio, q->stranded_pct, q->gpu_waste_pct, q->rtt_regret_pct,
-              ov->accept_pct, ov->accept_cpu_pct, (unsigned long long)q->arrived, (unsigned long long)q->placed,
+              o->quality_browsers, q->pack_ratio, q->pack_repack, q->stranded_pct, q->gpu_waste_pct,
+              q->rtt_regret_pct, ov->accept_pct, ov->accept_cpu_pct, ov->accept_big_pct,
+              (unsigned long long)q->arrived, (unsigned long long)q->placed,
               (unsigned long long)ov->abandoned, (unsigned long long)(q->lost + ov->lost));
     }
     fprintf(f, "}");

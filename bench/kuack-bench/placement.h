@@ -64,11 +64,14 @@ int pb_actor_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, p
  * acceptance. */
 typedef struct pb_quality {
   double pack_ratio;        /* browsers used / lower bound, mean over samples */
+  double pack_repack;       /* browsers used / browsers an offline first-fit-decreasing repack of
+                             * the running Pods onto the live browsers needs, mean over samples */
   double stranded_pct;      /* free CPU on used browsers that cannot fit the median Pod, % of cap */
   double gpu_waste_pct;     /* GPU browsers hosting non-GPU Pods while GPU Pods wait, % of GPU browsers */
   double rtt_regret_pct;    /* mean (rtt chosen - best feasible) / best feasible, placed Pods */
   double accept_pct;        /* overload: placed / arrived */
   double accept_cpu_pct;    /* overload: requested CPU of placed / of arrived Pods */
+  double accept_big_pct;    /* overload: placed / arrived among Pods of >= 3 cores */
   uint64_t arrived, placed, abandoned, lost;
 } pb_quality_t;
 int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, double load,

@@ -210,6 +210,47 @@ static int cmp_desc(const void *a, const void *b) {
   return x > y ? -1 : x < y;
 }
 
+/* Offline reference: the running Pods re-placed from scratch by first-fit decreasing (largest
+ * Pods first, onto the live browsers largest first; kuack.io/gpu Pods only on real GPUs). Not a
+ * lower bound, but a packing a migrating scheduler could reach at that instant. */
+typedef struct repack { uint32_t *order, *pods; int64_t *fc, *fm; } repack_t;
+static const mb_t *g_rb; /* qsort context */
+static const mp_t *g_rp;
+static int cmp_browser_desc(const void *a, const void *b) {
+  const pb_browser_t *x = &g_rb[*(const uint32_t *)a].b, *y = &g_rb[*(const uint32_t *)b].b;
+  if (x->cpu != y->cpu) return x->cpu > y->cpu ? -1 : 1;
+  if (x->mem != y->mem) return x->mem > y->mem ? -1 : 1;
+  return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+static int cmp_pod_desc(const void *a, const void *b) {
+  const pb_pod_t *x = &g_rp[*(const uint32_t *)a].p, *y = &g_rp[*(const uint32_t *)b].p;
+  if (x->cpu != y->cpu) return x->cpu > y->cpu ? -1 : 1;
+  if (x->mem != y->mem) return x->mem > y->mem ? -1 : 1;
+  return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+static uint32_t repack_count(repack_t *r, const mb_t *b, uint32_t nb, const mp_t *p, uint32_t np) {
+  uint32_t n = 0, k = 0, used = 0;
+  for (uint32_t i = 0; i < nb; i++)
+    if (b[i].alive) r->order[n++] = i;
+  for (uint32_t j = 0; j < np; j++)
+    if (p[j].state == P_PLACED) r->pods[k++] = j;
+  g_rb = b, g_rp = p;
+  qsort(r->order, n, sizeof *r->order, cmp_browser_desc);
+  qsort(r->pods, k, sizeof *r->pods, cmp_pod_desc);
+  for (uint32_t i = 0; i < n; i++) r->fc[i] = b[r->order[i]].b.cpu, r->fm[i] = b[r->order[i]].b.mem;
+  for (uint32_t j = 0; j < k; j++) {
+    const pb_pod_t *x = &p[r->pods[j]].p;
+    for (uint32_t i = 0; i < n; i++) {
+      if (r->fc[i] < x->cpu || r->fm[i] < x->mem) continue;
+      if (x->gpu && b[r->order[i]].b.gpu != KQ_VIEW_GPU_REAL) continue;
+      used += r->fc[i] == b[r->order[i]].b.cpu && r->fm[i] == b[r->order[i]].b.mem;
+      r->fc[i] -= x->cpu, r->fm[i] -= x->mem;
+      break;
+    }
+  }
+  return used;
+}
+
 static uint32_t bins_needed(int64_t *caps, uint32_t n, int64_t demand) {
   qsort(caps, n, sizeof *caps, cmp_desc);
   uint32_t k = 0;
@@ -228,6 +269,8 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   mb_t *b = calloc(nb_cap, sizeof *b);
   mp_t *p = calloc(pods, sizeof *p);
   int64_t *scratch = malloc(nb_cap * sizeof *scratch);
+  repack_t rp = {malloc(nb_cap * sizeof *rp.order), malloc(pods * sizeof *rp.pods),
+                 malloc(nb_cap * sizeof *rp.fc), malloc(nb_cap * sizeof *rp.fm)};
   int64_t total_cpu = 0;
   for (; nb < n; nb++) {
     pb_gen_browser(&r, &b[nb].b);
@@ -257,6 +300,9 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   for (uint64_t c = KQ_SEC(1); c < end; c += KQ_SEC(1)) heap_push(&h, c, EV_CHURN, 0);
   for (uint64_t c = KQ_SEC(5); c < end; c += KQ_SEC(5)) heap_push(&h, c, EV_SAMPLE, 0);
   uint32_t pending_gpu = 0, samples = 0, gpu_samples = 0, regret_n = 0;
+  uint64_t big_in = 0, big_placed = 0;
+  double repack_sum = 0;
+  uint32_t repack_samples = 0;
   double pack_sum = 0, stranded_sum = 0, gpu_sum = 0, regret_sum = 0, cpu_in = 0, cpu_placed = 0;
   while (h.n) {
     ev_t e = heap_pop(&h);
@@ -268,6 +314,7 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
         pending_gpu += pp->p.gpu > 0;
         q->arrived++;
         cpu_in += (double)pp->p.cpu;
+        big_in += pp->p.cpu >= 3000;
         send_place(&s, e.idx, &pp->p);
         heap_push(&h, e.t + (uint64_t)(patience_s * 1e9), EV_ABANDON, e.idx);
         break;
@@ -334,6 +381,8 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
         uint32_t lbm = bins_needed(scratch, na, dm);
         if (lbm > lb) lb = lbm;
         if (lb) pack_sum += (double)used / lb, samples++;
+        uint32_t ffd = repack_count(&rp, b, nb, p, pods);
+        if (ffd) repack_sum += (double)used / ffd, repack_samples++;
         if (cap) stranded_sum += 100.0 * (double)stranded / (double)cap;
         if (pending_gpu && gpu_total) gpu_sum += 100.0 * gpu_wasted / gpu_total, gpu_samples++;
         break;
@@ -361,12 +410,15 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
       pending_gpu -= x->p.gpu > 0;
       q->placed++;
       cpu_placed += (double)x->p.cpu;
+      big_placed += x->p.cpu >= 3000;
       cb->fc -= x->p.cpu, cb->fm -= x->p.mem, cb->pods++, cb->nongpu += !x->p.gpu;
       heap_push(&h, s.clock.fake_mono_ns + x->p.duration_ns, EV_FINISH, rr->pod);
     }
     s.nrecs = 0;
   }
   q->pack_ratio = samples ? pack_sum / samples : 0;
+  q->pack_repack = repack_samples ? repack_sum / repack_samples : 0;
+  q->accept_big_pct = big_in ? 100.0 * (double)big_placed / (double)big_in : 0;
   q->stranded_pct = samples ? stranded_sum / samples : 0;
   q->gpu_waste_pct = gpu_samples ? gpu_sum / gpu_samples : 0;
   q->rtt_regret_pct = regret_n ? 100.0 * regret_sum / regret_n : 0;
@@ -376,6 +428,7 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   free(b);
   free(p);
   free(scratch);
+  free(rp.order), free(rp.pods), free(rp.fc), free(rp.fm);
   sim_close(&s);
   return 0;
 }

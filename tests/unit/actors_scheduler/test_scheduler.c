@@ -61,19 +61,26 @@ static void test_explained_placement(void **st) {
   sf_browser(c->h, c->sched, KQ_BROWSER_UP, c->b1, "b-1", 4000, 8 * GI);
   sf_browser(c->h, c->sched, KQ_BROWSER_UP, c->b2, "b-12", 1500, 2 * GI);
   sf_place(c->h, c->sched, c->pod, "p1", 1000, 1 * GI, 0);
-  kq_sched_placed_msg_t *p = expect_placed(c, "p1", c->b2);
-  assert_string_equal(p->browser_id, "b-12");
+  kq_sched_placed_msg_t *p = expect_placed(c, "p1", c->b1);
+  assert_string_equal(p->browser_id, "b-1");
   assert_string_equal(p->policy, "binpack");
-  assert_string_equal(p->explanation, "placed on b-12 by binpack: free cpu 1500m→500m, mem "
-                                      "2Gi→1Gi, best fit (dominant=cpu)");
+  assert_string_equal(p->explanation, "placed on b-1 by binpack: free cpu 4000m→3000m, mem "
+                                      "8Gi→7Gi, no busy browser fits: opened the idle one with "
+                                      "the most CPU");
   assert_int_equal(p->cpu_millis, 1000);
   assert_int_equal(p->memory_bytes, GI);
   kq_msg_free(&p->hdr);
+  /* the busy browser is filled first, b-12 stays idle */
+  sf_place(c->h, c->sched, c->pod, "p2", 1000, 1 * GI, 0);
+  p = expect_placed(c, "p2", c->b1);
+  assert_string_equal(p->explanation, "placed on b-1 by binpack: free cpu 3000m→2000m, mem "
+                                      "7Gi→6Gi, best fit (dominant=cpu)");
+  kq_msg_free(&p->hdr);
   kq_sched_stats_msg_t *s = sf_stats(c->h, c->sched, c->pod);
   assert_int_equal(s->browsers, 2);
-  assert_int_equal(s->placed, 1);
-  assert_int_equal(s->free_cpu_millis, 4500);
-  assert_int_equal(s->reserved_memory_bytes, GI);
+  assert_int_equal(s->placed, 2);
+  assert_int_equal(s->free_cpu_millis, 3500);
+  assert_int_equal(s->reserved_memory_bytes, 2 * GI);
   assert_true(s->accounting_ok);
   kq_msg_free(&s->hdr);
 }
@@ -219,6 +226,10 @@ static void test_policy_switch(void **st) {
   ctx_t *c = *st;
   sf_browser(c->h, c->sched, KQ_BROWSER_UP, c->b1, "b-big", 8000, 8 * GI);
   sf_browser(c->h, c->sched, KQ_BROWSER_UP, c->b2, "b-small", 1000, GI);
+  /* parameters travel with the switch: binpack opening the smallest idle browser that fits */
+  kq_policy_params_t small = {0};
+  kq_policy_params_add(&small, "open_largest", 0);
+  set_policy(c, "binpack", &small, KQ_OK, "binpack", "placement policy is now binpack");
   sf_place(c->h, c->sched, c->pod, "p1", 500, MI, 0);
   kq_msg_free(&expect_placed(c, "p1", c->b2)->hdr);
   set_policy(c, "kuack-compat", NULL, KQ_OK, "kuack-compat", "placement policy is now kuack-compat");

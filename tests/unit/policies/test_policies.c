@@ -87,13 +87,32 @@ static void test_binpack_best_fit(void **st) {
   fx_add(f, 1500, 1024);  /* 2 */
   kq_place_req_t r = req_of(900, 100);
   kq_policy_reason_t why;
-  assert_int_equal(fx_pick(f, "binpack", &r, NULL, &why), 1);
+  /* all idle: by default the idle browser with the most of the dominant resource opens */
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, &why), 0);
+  assert_int_equal(why, KQ_PR_OPENED_LARGEST_CPU);
+  assert_string_equal(kq_policy_reason_text(why),
+                      "no busy browser fits: opened the idle one with the most CPU");
+  kq_place_req_t m = req_of(100, 1000);
+  assert_int_equal(fx_pick(f, "binpack", &m, NULL, &why), 0); /* 4096 MiB; ties to the lower index */
+  assert_int_equal(why, KQ_PR_OPENED_LARGEST_MEM);
+  /* open_largest=0: the smallest idle browser that fits (tightest cpu, then tightest memory) */
+  kq_policy_params_t prm = {0};
+  assert_int_equal(kq_policy_params_add(&prm, "open_largest", 0), 0);
+  kq_policy_state_t small;
+  assert_int_equal(kq_policy_setup("binpack", &prm, &small, NULL, 0), 0);
+  assert_int_equal(kq_policy_select(&small, &r, &f->v, NULL, 0, &why), 1);
   assert_int_equal(why, KQ_PR_BEST_FIT_CPU);
   assert_string_equal(kq_policy_reason_text(why), "best fit (dominant=cpu)");
-  /* memory-dominant request: tightest memory wins */
-  kq_place_req_t m = req_of(100, 1000);
-  assert_int_equal(fx_pick(f, "binpack", &m, NULL, &why), 2);
+  assert_int_equal(kq_policy_select(&small, &m, &f->v, NULL, 0, &why), 2);
   assert_int_equal(why, KQ_PR_BEST_FIT_MEM);
+  /* once a browser runs Pods it is filled first, best fit among the busy ones */
+  fx_use(f, 2, 100, 0);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, &why), 2);
+  assert_int_equal(why, KQ_PR_BEST_FIT_CPU);
+  fx_use(f, 1, 50, 0);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, NULL), 1); /* 950m left: tighter than 1400m */
+  fx_use(f, 1, -50, 0), fx_use(f, 2, -100, 0);
+  f->pods[1] = f->pods[2] = 0;
   /* first-fit takes index 0, compat the most free cpu (0), spread the least loaded */
   assert_int_equal(fx_pick(f, "first-fit", &r, NULL, NULL), 0);
   assert_int_equal(fx_pick(f, "kuack-compat", &r, NULL, NULL), 0);
@@ -112,9 +131,15 @@ static void test_ties(void **st) {
   assert_int_equal(fx_pick(f, "spread", &r, NULL, NULL), 0);
   assert_int_equal(fx_pick(f, "latency", &r, NULL, NULL), 0);
   assert_int_equal(fx_pick(f, "kuack-compat", &r, NULL, NULL), 3); /* >=: ties to the last */
-  /* binpack tie on the dominant resource is broken by the other resource */
+  /* a browser already running Pods beats idle ones on a tie */
   fx_use(f, 2, 0, 1024 << 20);
   assert_int_equal(fx_pick(f, "binpack", &r, NULL, NULL), 2);
+  /* busy browsers tied on the dominant resource: the earlier one in view order, whatever the
+   * other resource (a stable order lets later browsers drain as Pods end) */
+  fx_use(f, 3, 0, 1536 << 20);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, NULL), 2);
+  fx_use(f, 1, 0, 0);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, NULL), 1);
   /* spread ties on load broken by pod count */
   fx_t *g = fx_new();
   fx_add(g, 1000, 1024);
@@ -142,8 +167,12 @@ static void test_gpu_policy(void **st) {
   assert_int_equal(why, KQ_PR_GPU_REAL);
   /* non-GPU Pods: best fit among non-GPU browsers (fallback counts as no GPU) */
   kq_place_req_t c = req_of(900, 100);
+  assert_int_equal(fx_pick(f, "gpu", &c, NULL, &why), 0); /* opens the largest idle non-GPU one */
+  assert_int_equal(why, KQ_PR_GPU_AVOIDED);
+  f->pods[1] = 1; /* busy browsers first: the fallback one */
   assert_int_equal(fx_pick(f, "gpu", &c, NULL, &why), 1);
   assert_int_equal(why, KQ_PR_GPU_AVOIDED);
+  f->pods[1] = 0;
   kq_place_req_t c2 = req_of(1500, 100);
   assert_int_equal(fx_pick(f, "gpu", &c2, NULL, NULL), 0);
   /* only the GPU browser fits: used unless share_gpu_browsers=0 */

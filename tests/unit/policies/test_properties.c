@@ -91,9 +91,10 @@ static void test_chosen_always_fits(void **st) {
         if (!strcmp(vt->name, "binpack")) { /* best fit on the dominant resource */
           bool dc = r.cpu_millis * (double)f->v.total_cap_mem >= r.mem_bytes * (double)f->v.total_cap_cpu;
           const int64_t *fr = dc ? f->free_cpu : f->free_mem;
-          for (uint32_t j = 0; j < f->v.n; j++) /* browsers in use first, then least leftover */
+          /* browsers in use first, least leftover among them; an idle one opened is the largest */
+          for (uint32_t j = 0; j < f->v.n; j++)
             if (kq_policy_fits(&f->v, j, &r, ex, skip, true) && (f->pods[j] > 0) == (f->pods[i] > 0))
-              assert_true(fr[i] <= fr[j]);
+              assert_true(f->pods[i] > 0 ? fr[i] <= fr[j] : fr[i] >= fr[j]);
           if (f->pods[i] == 0)
             for (uint32_t j = 0; j < f->v.n; j++)
               assert_false(f->pods[j] > 0 && kq_policy_fits(&f->v, j, &r, ex, skip, true));
@@ -187,7 +188,9 @@ static void assert_index_agrees(fx_t *f, const kq_view_index_t *ix, int requests
       for (double share = 0; share <= 2; share++) {
         kq_policy_params_t prm = {0};
         if (!strcmp(vt->name, "gpu")) kq_policy_params_add(&prm, "share_gpu_browsers", share);
+        else if (!strcmp(vt->name, "binpack") && share < 2) kq_policy_params_add(&prm, "open_largest", share);
         else if (share > 0) break;
+        if (!strcmp(vt->name, "gpu") && rnd() % 2) kq_policy_params_add(&prm, "open_largest", 0);
         kq_policy_state_t s;
         assert_int_equal(kq_policy_setup(vt->name, &prm, &s, NULL, 0), 0);
         kq_policy_reason_t w1, w2;

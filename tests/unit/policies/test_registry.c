@@ -69,7 +69,9 @@ static void test_params_validation(void **st) {
   p.n = 0;
   kq_policy_params_add(&p, "x", 1);
   assert_int_equal(kq_policy_setup("binpack", &p, &s, err, sizeof err), KQ_EINVAL);
-  assert_string_equal(err, "policy binpack: unknown parameter 'x' (accepted: none)");
+  assert_string_equal(err, "policy binpack: unknown parameter 'x' (accepted: open_largest)");
+  assert_int_equal(kq_policy_setup("spread", &p, &s, err, sizeof err), KQ_EINVAL);
+  assert_string_equal(err, "policy spread: unknown parameter 'x' (accepted: none)");
   /* the params array refuses overflow and bad keys */
   kq_policy_params_t q = {0};
   for (int i = 0; i < KQ_POLICY_PARAMS_MAX; i++) assert_int_equal(kq_policy_params_add(&q, "k", i), KQ_OK);
