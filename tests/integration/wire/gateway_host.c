@@ -16,6 +16,7 @@
 #include "kq_error.h"
 #include "kq_gateway.h"
 #include "kq_log.h"
+#include "kq_metrics.h"
 
 #define EV_ID (KQ_MSG_USER + 1)
 
@@ -53,8 +54,14 @@ static void report_cb(evutil_socket_t fd, short w, void *arg) {
   getrusage(RUSAGE_SELF, &ru);
   double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                ru.ru_stime.tv_usec / 1e6;
-  printf("status connections=%zu up=%ld down=%ld rss_kb=%.0f cpu_s=%.3f\n", h->gw ? kq_gateway_connections(h->gw) : 0,
-         g_up, g_down, rss_kb(), cpu);
+  /* kuack.v1 frames the browser actors decoded (get-or-create returns the plane's counters) */
+  kq_metrics_t *m = kq_system_metrics(h->sys);
+  uint64_t hb = kq_counter_value(kq_metrics_counter(m, "kq_browser_frames_total", "kuack.v1 frames by type",
+                                                     "dir=\"in\",type=\"heartbeat\""));
+  uint64_t in = kq_counter_value(kq_metrics_counter(m, "kq_gateway_frames_total", "WebSocket messages", "dir=\"in\""));
+  printf("status connections=%zu up=%ld down=%ld rss_kb=%.0f cpu_s=%.3f frames_in=%llu heartbeats=%llu\n",
+         h->gw ? kq_gateway_connections(h->gw) : 0, g_up, g_down, rss_kb(), cpu, (unsigned long long)in,
+         (unsigned long long)hb);
   fflush(stdout);
 }
 
