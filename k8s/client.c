@@ -568,9 +568,12 @@ static void on_http_done(client_t *c, kq_http_resp_t *resp) {
   /* 403 too: an API server that has just restarted refuses everything until its RBAC caches
    * have synced; a real lack of rights costs a few retries and a warning */
   bool retryable = resp->rc != KQ_OK || st == 429 || st >= 500 || st == 403;
+  /* state the API must end up with is retried until it lands (backoff capped at 30 s): a Pod's
+   * last status or its final delete must survive an API outage of any length */
   bool background = r->purpose == P_POD_LIST || r->purpose == P_NODE_LIST ||
                     r->purpose == P_VERSION || r->purpose == P_NODE_CREATE ||
-                    r->purpose == P_NODE_SPEC || r->purpose == P_NODE_STATUS;
+                    r->purpose == P_NODE_SPEC || r->purpose == P_NODE_STATUS ||
+                    r->purpose == P_POD_STATUS || r->purpose == P_POD_DELETE;
   if (retryable && (background || r->attempts + 1 < MAX_ATTEMPTS) && r->purpose != P_LEASE_RENEW &&
       r->purpose != P_LEASE_CREATE) {
     c->stats->retries++;

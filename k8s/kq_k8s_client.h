@@ -86,13 +86,14 @@ typedef struct kq_k8s_result_msg {
 } kq_k8s_result_msg_t;
 
 /* Merge-patches `st` into pods/<ns>/<name>/status (rendered now: `st` is borrowed). Retried on
- * 429/5xx and transport errors; a 404 (pod gone) is final. Newer patches for the same pod
- * supersede queued older ones. */
+ * 429/5xx/403 and transport errors until it lands, however long the API is away; a 404 (pod
+ * gone) is final. One patch per pod is on the wire at a time (they land in order) and newer
+ * patches for the same pod supersede queued older ones. */
 int kq_k8s_patch_pod_status(kq_actor_t *self, kq_aid_t client, const char *ns, const char *name,
                             const kq_pod_status_t *st, uint32_t reply_id, uint64_t cookie);
 
 /* Deletes a pod with gracePeriodSeconds `grace_s` (0 = now) and a UID precondition when `uid`
- * is given (so a re-created namesake is never deleted). */
+ * is given (so a re-created namesake is never deleted). Retried like status patches. */
 int kq_k8s_delete_pod(kq_actor_t *self, kq_aid_t client, const char *ns, const char *name,
                       const char *uid, int64_t grace_s, uint32_t reply_id, uint64_t cookie);
 

@@ -278,6 +278,10 @@ static bool has_result(fx_t *f, const void *ud) {
 static bool has_data(fx_t *f, const void *ud) {
   return find_msg(M_DATA, *(const uint64_t *)ud) != NULL;
 }
+static bool hits_ge(fx_t *f, const void *ud) {
+  const void *const *a = ud;
+  return ((const route_t *)a[0])->hits >= (size_t)(uintptr_t)a[1];
+}
 static bool events_ge(fx_t *f, const void *ud) {
   return f->stats.events >= *(const uint64_t *)ud;
 }
@@ -349,6 +353,34 @@ static void test_retry_after(void **state) {
   route_clear(&st);
   route_clear(&gone);
   route_clear(&ev);
+}
+
+/* A status patch outlasts a long outage: 12 × 503 (beyond the attempts other requests get),
+ * then 200. */
+static void patch_one(kq_actor_t *self, void *ud) {
+  fx_t *f = ud;
+  kq_pod_status_t st = {.phase = KQ_PHASE_SUCCEEDED};
+  assert_int_equal(kq_k8s_patch_pod_status(self, f->client, "default", "p", &st, M_RESULT, 20), KQ_OK);
+}
+
+static void test_status_outlasts_outage(void **state) {
+  fx_t f;
+  kq_k8s_client_opts_t o = {0};
+  fx_start(&f, &o);
+  route_t st = {.path = "/api/v1/namespaces/default/pods/p/status", .codes = {503}, .retry_after = "0"};
+  assert_int_equal(kq_test_http_route(f.srv, st.path, route_fn, &st), 0);
+  fx_spawn(&f, &o);
+  run(&f, patch_one, &f);
+  const void *want[2] = {&st, (void *)(uintptr_t)12};
+  assert_true(run_until(&f, hits_ge, want, 10000));
+  assert_null(find_msg(M_RESULT, 20)); /* not given up */
+  st.codes[0] = 200;
+  uint64_t c20 = 20;
+  assert_true(run_until(&f, has_result, &c20, 10000));
+  assert_int_equal(((kq_k8s_result_msg_t *)find_msg(M_RESULT, 20))->rc, KQ_OK);
+  assert_true(st.hits > 12);
+  fx_stop(&f);
+  route_clear(&st);
 }
 
 /* qps 5, burst 2: 7 Events → 2 at once, then one every 200 ms (>= 1 s for all). */
@@ -562,6 +594,7 @@ int main(void) {
       cmocka_unit_test(test_event_retry_no_duplicate),
       cmocka_unit_test(test_token_rotation_401),
       cmocka_unit_test(test_status_order),
+      cmocka_unit_test(test_status_outlasts_outage),
       cmocka_unit_test(test_watch_410_relist),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
