@@ -131,8 +131,8 @@ mapfile -d '' ARGS < "/proc/$APID/cmdline"
 kill -TERM "$APID"
 # gone, or a zombie nobody reaps (it was started by a script that has exited)
 gone_pid() { ! kill -0 "$APID" || [ "$(awk '{print $3}' "/proc/$APID/stat")" = Z ]; }
-if ! until_ok 20 gone_pid; then
-  echo "note: kube-apiserver still draining after 20 s; SIGKILL" >&2
+if ! until_ok 10 gone_pid; then
+  echo "note: kube-apiserver still draining its watches after 10 s; SIGKILL" >&2
   kill -KILL "$APID" 2>/dev/null || true
   until_ok 10 gone_pid || fail "kube-apiserver did not stop"
 fi
