@@ -54,7 +54,7 @@ typedef struct browser {
   uint32_t sweep_slot;    /* our entry in the plane's deadline table */
   binfo_t info;
   char session_id[BID_SESSION_LEN + 1];
-  uint64_t born_ns, last_hb_ns, last_ping_ns, detached_ns;
+  uint64_t born_ns, last_hb_ns, next_ping_ns, detached_ns;
   uint64_t ping_nonce;
   kq_msg_t *early_head, *early_tail; /* frames received while CLAIMING, in order */
   uint32_t nearly;
@@ -86,7 +86,7 @@ static void arm(browser_t *b) {
   case B_HELLO: due = b->born_ns + KQ_MS(cfg->hello_timeout_ms); break;
   case B_LIVE: {
     uint64_t hb = b->last_hb_ns + KQ_MS(cfg->heartbeat_deadline_ms);
-    uint64_t ping = b->last_ping_ns + KQ_MS(cfg->ping_ms);
+    uint64_t ping = b->next_ping_ns;
     due = b->closing ? UINT64_MAX : hb < ping ? hb : ping;
     break;
   }
@@ -699,8 +699,8 @@ static void on_tick(kq_actor_t *self, browser_t *b) {
       close_conn(self, b, KQ_CLOSE_CULLED, "heartbeat timeout", true);
       break;
     }
-    if (now - b->last_ping_ns >= KQ_MS(cfg->ping_ms)) {
-      b->last_ping_ns = now;
+    if (now >= b->next_ping_ns) {
+      b->next_ping_ns = now + KQ_MS(cfg->ping_ms);
       kq_proto_msg_t pm = {.type = KQ_PROTO_PING};
       pm.ping.nonce = ++b->ping_nonce;
       pm.ping.t_ns = now;
@@ -728,8 +728,11 @@ static int browser_init(kq_actor_t *self, void *state, void *arg) {
   b->conn_id = a->conn_id;
   b->info.rtt_us = -1;
   b->born_ns = now_ns(self);
-  b->last_ping_ns = b->born_ns;
   b->sweep_slot = bsweep_add(b->pp, kq_self(self), b->born_ns + KQ_MS(CFG(b)->hello_timeout_ms));
+  /* First ping within one period, spread by slot (Fibonacci hashing; slot 0 waits a full period):
+   * browsers that connect together must not all be pinged in the same sweep. */
+  uint64_t period = KQ_MS(CFG(b)->ping_ms);
+  b->next_ping_ns = b->born_ns + period - ((uint64_t)b->sweep_slot * 0x9E3779B97F4A7C15ull) % period;
   return KQ_OK;
 }
 
