@@ -229,10 +229,18 @@ static void send_placed(sched_t *s, sched_pod_t *p, uint32_t i, int64_t fc, int6
   m->browser = v->aid[i];
   m->browser_id = kq_strdup(v->browser_id[i]);
   m->policy = s->policy.vt->name;
-  m->explanation = kq_asprintf("placed on %s by %s: free cpu %s→%s, mem %s→%s, %s",
-                               v->browser_id[i], s->policy.vt->name, sched_fmt_cpu(fc, a),
-                               sched_fmt_cpu(v->free_cpu[i], b), sched_fmt_mem(fm, c),
-                               sched_fmt_mem(v->free_mem[i], d), kq_policy_reason_text(why));
+  /* "placed on %s by %s: free cpu %s→%s, mem %s→%s, %s", assembled without printf (this is
+   * the per-placement cost that matters once the policy itself is cheap) */
+  const char *parts[] = {"placed on ", v->browser_id[i], " by ", s->policy.vt->name,
+                         ": free cpu ", sched_fmt_cpu(fc, a), "→", sched_fmt_cpu(v->free_cpu[i], b),
+                         ", mem ", sched_fmt_mem(fm, c), "→", sched_fmt_mem(v->free_mem[i], d),
+                         ", ", kq_policy_reason_text(why)};
+  size_t lens[KQ_ARRAY_LEN(parts)], total = 1;
+  for (size_t k = 0; k < KQ_ARRAY_LEN(parts); k++) total += lens[k] = strlen(parts[k]);
+  char *text = kq_malloc(total), *w = text;
+  for (size_t k = 0; k < KQ_ARRAY_LEN(parts); k++) w = (char *)memcpy(w, parts[k], lens[k]) + lens[k];
+  *w = 0;
+  m->explanation = text;
   m->cpu_millis = p->req.cpu_millis;
   m->memory_bytes = p->req.mem_bytes;
   m->gpu = p->req.gpu;

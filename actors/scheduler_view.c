@@ -305,8 +305,26 @@ bool sv_check(const sched_view_t *v) {
   return tc == v->total_cap_cpu && tm == v->total_cap_mem && gpu == v->running_gpu;
 }
 
+/* Decimal digits of v into buf (NUL-terminated); returns the length. No printf: this runs for
+ * every placement's explanation. */
+static size_t fmt_i64(int64_t v, char *buf) {
+  char tmp[24];
+  size_t n = 0, len = 0;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[len++] = '-';
+  while (n) buf[len++] = tmp[--n];
+  buf[len] = 0;
+  return len;
+}
+
 const char *sched_fmt_cpu(int64_t millis, char *buf) {
-  snprintf(buf, 32, "%" PRId64 "m", millis);
+  size_t n = fmt_i64(millis, buf);
+  buf[n] = 'm';
+  buf[n + 1] = 0;
   return buf;
 }
 
@@ -317,11 +335,11 @@ const char *sched_fmt_mem(int64_t b, char *buf) {
   for (int u = 0; u < 3; u++) {
     int64_t unit = (int64_t)1 << shifts[u];
     if (a >= unit) {
-      if (a % unit == 0) snprintf(buf, 32, "%" PRId64 "%s", b / unit, units[u]);
+      if (a % unit == 0) strcpy(buf + fmt_i64(b / unit, buf), units[u]);
       else snprintf(buf, 32, "%.1f%s", (double)b / (double)unit, units[u]);
       return buf;
     }
   }
-  snprintf(buf, 32, "%" PRId64, b);
+  fmt_i64(b, buf);
   return buf;
 }

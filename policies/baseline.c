@@ -46,7 +46,7 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
     bool below = false; /* reached buckets below the request: nothing there fits */
     for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0 && bi < 0 && !below; w--) {
       uint64_t m = 0;
-      for (uint32_t g = 0; g < 4; g++) m |= ix->nonempty[KQ_VIX_CPU][g][w];
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) m |= ix->nonempty[KQ_VIX_CPU][g][w];
       while (m && bi < 0) {
         uint32_t b = (uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m);
         m &= ~(1ull << (b % 64));
@@ -54,7 +54,7 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
           below = true;
           break;
         }
-        for (uint32_t g = 0; g < 4; g++)
+        for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
           for (uint32_t i = ix->head[KQ_VIX_CPU][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_CPU][i]) {
             if (!kq_policy_fits(v, i, req, excluded, skip, false)) continue;
             if (bi < 0 || v->free_cpu_millis[i] > best ||

@@ -48,14 +48,14 @@ static int32_t index_largest(const kq_view_index_t *ix, const kq_place_req_t *re
   int64_t rd = dom_cpu ? req->cpu_millis : req->mem_bytes;
   for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0; w--) {
     uint64_t m = 0;
-    for (uint32_t g = 0; g < 4; g++)
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
       if (groups >> g & 1) m |= ix->nonempty[f][g][w];
     while (m) {
       uint32_t b = (uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m);
       m &= ~(1ull << (b % 64));
       if (kq_view_index_bucket_hi(b) < rd) return -1; /* every bucket left is too small */
       int32_t best = -1;
-      for (uint32_t g = 0; g < 4; g++) {
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
         if (!(groups >> g & 1)) continue;
         for (uint32_t i = ix->head[f][g][b]; i != UINT32_MAX; i = ix->next[f][i]) {
           if (fd[i] < rd || !kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
@@ -83,14 +83,14 @@ static int32_t index_best_fit(const kq_view_index_t *ix, const kq_place_req_t *r
   uint32_t first = kq_view_index_bucket(rd);
   for (uint32_t w = first / 64; w < KQ_VIEW_INDEX_BUCKETS / 64; w++) {
     uint64_t m = 0;
-    for (uint32_t g = 0; g < 4; g++)
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
       if (groups >> g & 1) m |= ix->nonempty[f][g][w];
     if (w == first / 64) m &= ~0ull << (first % 64);
     for (; m; m &= m - 1) {
       uint32_t b = w * 64 + (uint32_t)__builtin_ctzll(m);
       int32_t best = -1;
       int64_t b1 = INT64_MAX;
-      for (uint32_t g = 0; g < 4; g++) {
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
         if (!(groups >> g & 1)) continue;
         for (uint32_t i = ix->head[f][g][b]; i != UINT32_MAX; i = ix->next[f][i]) {
           if (fd[i] < rd || !kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;

@@ -85,6 +85,7 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
 }
 
 static inline uint32_t group_of(const kq_view_t *v, uint32_t i) {
+  if (v->flags[i] & KQ_POLICY_SKIP) return KQ_VIX_GROUP_UNAVAILABLE;
   return (v->pods[i] == 0 ? (uint32_t)KQ_VIX_GROUP_EMPTY : (uint32_t)KQ_VIX_GROUP_BUSY) |
          (v->gpu_class[i] == KQ_VIEW_GPU_REAL ? KQ_VIX_GROUP_GPU : 0u);
 }
@@ -148,7 +149,7 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
   if (ix->n != v->n) return false;
   uint32_t seen[2] = {0, 0};
   for (int f = 0; f < 2; f++)
-    for (uint32_t g = 0; g < 4; g++)
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
       for (uint32_t b = 0; b < KQ_VIEW_INDEX_BUCKETS; b++) {
         bool bit = ix->nonempty[f][g][b / 64] >> (b % 64) & 1;
         if (bit != (ix->head[f][g][b] != NONE)) return false;
@@ -169,7 +170,7 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
 int64_t kq_view_index_max_free(const kq_view_index_t *ix, int family) {
   for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0; w--) {
     uint64_t m = 0;
-    for (uint32_t g = 0; g < 4; g++) m |= ix->nonempty[family][g][w];
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) m |= ix->nonempty[family][g][w];
     if (m) return kq_view_index_bucket_hi((uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m));
   }
   return INT64_MIN;
