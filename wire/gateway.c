@@ -133,6 +133,7 @@ static void close_conn(gw_conn_t *c, uint16_t code, const char *reason) {
   c->close_code = code;
   free(c->close_reason);
   c->close_reason = kq_strdup(reason ? reason : "");
+  gw_conn_answered(c); /* the close handshake needs the peer's close frame read */
   lws_callback_on_writable(c->wsi);
   /* A peer that does not read never makes the socket writable: bound the wait. */
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
