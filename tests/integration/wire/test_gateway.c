@@ -262,6 +262,55 @@ static void test_handshake_register_heartbeat(void **state) {
   wsc_free(&c);
 }
 
+/* Frames sent right behind the hello (same TCP segment, before the welcome) are held by the
+ * gateway until the session has answered, then handled in order: none is lost or refused. */
+static void test_frames_behind_hello_are_kept(void **state) {
+  fx_t *f = *state;
+  wsc_t c;
+  assert_int_equal(wsc_open(&c, f->base, f->port), 0);
+  assert_int_equal(wsc_upgrade(&c, "/ws", "kuack.v1", 3000), 101);
+  kq_proto_msg_t hello = {.type = KQ_PROTO_HELLO};
+  hello.hello.token = "tok";
+  hello.hello.agent_id = "agent-eager";
+  hello.hello.cpu_millis = 4000;
+  hello.hello.memory_bytes = 1 << 30;
+  kq_proto_msg_t hb = {.type = KQ_PROTO_HEARTBEAT};
+  hb.heartbeat.throttled = true;
+  /* one buffer: hello + 3 heartbeats, written at once */
+  uint8_t buf[1024];
+  size_t len = 0;
+  const kq_proto_msg_t *seq[] = {&hello, &hb, &hb, &hb};
+  for (int i = 0; i < 4; i++) {
+    kq_proto_buf_t b;
+    kq_proto_buf_init(&b, 0);
+    assert_int_equal(kq_proto_encode(seq[i], &b), KQ_OK);
+    size_t n = b.len;
+    assert_true(n < 126 && len + n + 6 <= sizeof(buf));
+    buf[len++] = 0x82;
+    buf[len++] = (uint8_t)(0x80 | n);
+    memset(buf + len, 0, 4); /* zero mask */
+    len += 4;
+    memcpy(buf + len, kq_proto_buf_data(&b), n);
+    len += n;
+    kq_proto_buf_free(&b);
+  }
+  double before = metric(f, "kq_browser_frames_total{dir=\"in\",type=\"heartbeat\"} ");
+  wsc_write(&c, buf, len);
+  kq_proto_msg_t pm;
+  assert_int_equal(next_pm(&c, 3000, &pm), KQ_PROTO_WELCOME);
+  kq_proto_msg_clear(&pm);
+  for (int i = 0; i < 10 && metric(f, "kq_browser_frames_total{dir=\"in\",type=\"heartbeat\"} ") < before + 3; i++) {
+    int t = next_pm(&c, 50, &pm);
+    if (t == -8) fail_msg("closed with %d", c.close_code);
+    if (t == KQ_PROTO_ERROR) fail_msg("error %s %s", pm.error.code, pm.error.message);
+    if (t > 0) kq_proto_msg_clear(&pm);
+  }
+  assert_true(metric(f, "kq_browser_frames_total{dir=\"in\",type=\"heartbeat\"} ") == before + 3);
+  assert_true(metric(f, "kq_browser_protocol_errors_total ") <= 0);
+  assert_int_equal(g_rec.up, 1);
+  wsc_free(&c);
+}
+
 static void test_wrong_subprotocol_refused(void **state) {
   fx_t *f = *state;
   wsc_t c;
@@ -541,6 +590,7 @@ static void test_origin_allowlist(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_handshake_register_heartbeat, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_frames_behind_hello_are_kept, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_subprotocol_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_token_4003, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_and_oversized_4000, setup, teardown),
