@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "browser_internal.h"
 #include "kq_alloc.h"
@@ -54,48 +53,6 @@ static uint64_t hash_str(const char *s) {
   return h;
 }
 
-static uint64_t next_rand(plane_priv_t *pp) {
-  uint64_t x = pp->rng;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  pp->rng = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-
-void bids_session(plane_priv_t *pp, char out[BID_SESSION_LEN + 1]) {
-  uint64_t a = next_rand(pp), b = next_rand(pp);
-  snprintf(out, BID_SESSION_LEN + 1, "s-%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
-}
-
-void bids_browser(plane_priv_t *pp, char out[BID_BROWSER_LEN + 1]) {
-  uint64_t r = next_rand(pp) & 0xffff;
-  snprintf(out, BID_BROWSER_LEN + 1, "b-%04llx%04llx", (unsigned long long)r, (unsigned long long)(++pp->seq & 0xffff));
-}
-
-/* ---- the deadline table ---- */
-
-uint32_t bsweep_add(plane_priv_t *pp, kq_aid_t aid, uint64_t due_ns) {
-  uint32_t i;
-  if (pp->free_sweep) {
-    i = pp->free_sweep - 1;
-    pp->free_sweep = (uint32_t)pp->sweep[i].due_ns;
-  } else {
-    if (pp->nsweep == pp->capsweep) {
-      pp->capsweep = pp->capsweep ? pp->capsweep * 2 : 256;
-      pp->sweep = kq_realloc(pp->sweep, pp->capsweep * sizeof(*pp->sweep));
-    }
-    i = pp->nsweep++;
-  }
-  pp->sweep[i] = (sweep_entry_t){aid, due_ns};
-  return i;
-}
-
-void bsweep_del(plane_priv_t *pp, uint32_t slot) {
-  pp->sweep[slot] = (sweep_entry_t){KQ_AID_NONE, pp->free_sweep};
-  pp->free_sweep = slot + 1;
-}
-
 static void sweep(kq_actor_t *self, plane_priv_t *pp) {
   uint64_t now = kq_now_ns(kq_system_clock(kq_actor_system(self)));
   for (uint32_t i = 0; i < pp->nsweep; i++) {
@@ -137,8 +94,6 @@ static int dir_init(kq_actor_t *self, void *state, void *arg) {
   d->pp = arg;
   d->nbuckets = 256;
   d->buckets = kq_calloc(d->nbuckets, sizeof(*d->buckets));
-  if (getrandom(&d->pp->rng, sizeof(d->pp->rng), 0) != sizeof(d->pp->rng) || d->pp->rng == 0)
-    d->pp->rng = kq_wall_ns(kq_system_clock(kq_actor_system(self))) | 1;
   uint64_t tick = KQ_MS(d->pp->cfg.tick_ms);
   kq_timer_start(self, tick, tick, 0);
   return 0;
