@@ -193,15 +193,18 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 
 /* ---- the free-capacity index ----
  *
- * Browsers are kept in doubly linked lists per (group, bucket) for two families, free CPU and
- * free memory. Groups split available browsers by {running Pods, empty} x {real GPU, other},
+ * Browsers are kept in doubly linked lists per (group, bucket) for three families: free CPU,
+ * free memory and RTT. Groups split available browsers by {running Pods, empty} x {real GPU, other},
  * plus one group for unavailable ones; buckets are
  * log-linear ranges of the free amount (exact below 16, then 8 per power of two), disjoint and
  * increasing, so the best fit on a resource is in the lowest non-empty bucket at or above the
  * request's bucket that holds a browser which fits. A bitmap per group and family finds the
  * next non-empty bucket with ctz. Updating one browser is O(1). */
 #define KQ_VIEW_INDEX_BUCKETS 512
-enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1 };
+enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_NFAMILIES = 3 };
+/* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
+ * rtt_us + 1 (so policy latency walks up from the fastest). */
+uint32_t kq_view_index_rtt_bucket(int64_t rtt_us);
 enum { KQ_VIX_GROUP_BUSY = 0, KQ_VIX_GROUP_EMPTY = 1 }; /* bit 0 of the group number */
 #define KQ_VIX_GROUP_GPU 2u                              /* bit 1: real WebGPU adapter */
 /* Browsers with a KQ_POLICY_SKIP flag (throttled, overloaded, draining) are filed apart, so the
@@ -212,11 +215,11 @@ enum { KQ_VIX_GROUP_BUSY = 0, KQ_VIX_GROUP_EMPTY = 1 }; /* bit 0 of the group nu
 
 typedef struct kq_view_index {
   uint32_t n, cap;             /* browsers indexed: 0..n-1, the view's indices */
-  uint32_t *next[2], *prev[2]; /* per family; UINT32_MAX = none */
-  uint16_t *bucket[2];         /* current bucket per family */
+  uint32_t *next[KQ_VIX_NFAMILIES], *prev[KQ_VIX_NFAMILIES]; /* UINT32_MAX = none */
+  uint16_t *bucket[KQ_VIX_NFAMILIES];                          /* current bucket per family */
   uint8_t *group;              /* current group; 0xff = not linked */
-  uint32_t head[2][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS];
-  uint64_t nonempty[2][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
+  uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS];
+  uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
 } kq_view_index_t;
 
 /* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */

@@ -4,13 +4,15 @@
 #include "kq_policy.h"
 #include "policy_internal.h"
 
-/* Load of browser i: the larger of its used cpu and memory fractions (0 when capacity is 0). */
+/* Load of browser i: the larger of its used cpu and memory fractions (0 when capacity is 0),
+ * never below 0 (a view reporting more free than capacity counts as idle). */
 static inline double load_of(const kq_view_t *v, uint32_t i) {
   double c = v->cap_cpu_millis[i] > 0
                  ? 1.0 - (double)v->free_cpu_millis[i] / (double)v->cap_cpu_millis[i] : 0;
   double m = v->cap_mem_bytes[i] > 0
                  ? 1.0 - (double)v->free_mem_bytes[i] / (double)v->cap_mem_bytes[i] : 0;
-  return c > m ? c : m;
+  double l = c > m ? c : m;
+  return l > 0 ? l : 0;
 }
 
 static const kq_policy_param_spec_t latency_params[] = {
@@ -19,12 +21,70 @@ static const kq_policy_param_spec_t latency_params[] = {
     {"unknown_rtt_ms", 250, 0, 60000, "RTT assumed for browsers not yet measured"},
 };
 
+/* Scores the browsers of RTT bucket b in `groups` into (best, bi): lower score, ties to the
+ * lower index, as the scan. */
+static void score_bucket(const kq_view_index_t *ix, uint32_t b, unsigned groups,
+                         const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
+                         double w, double unknown_us, double *best, int32_t *bi) {
+  for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
+    if (!(groups >> g & 1)) continue;
+    for (uint32_t i = ix->head[KQ_VIX_RTT][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
+      if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+      double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
+      double score = (rtt + 1.0) * (1.0 + w * load_of(v, i));
+      if (*bi < 0 || score < *best || (score == *best && (int32_t)i < *bi)) {
+        *best = score;
+        *bi = (int32_t)i;
+      }
+    }
+  }
+}
+
+/* With the index: RTT buckets from the fastest up. A browser's score is at least rtt + 1 (its
+ * load term is >= 1, since free <= capacity), and every browser in bucket b has rtt + 1 >=
+ * bucket_lo(b), so the walk stops at the first bucket whose bound exceeds the best score; the
+ * unmeasured browsers (bucket 0, scored with unknown_rtt_ms) are visited where their bound falls. */
+static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *req,
+                               const kq_view_t *v, const uint8_t *excluded, double w,
+                               double unknown_us) {
+  unsigned groups = req->gpu ? (1u << KQ_VIX_GROUP_GPU) | (1u << (KQ_VIX_GROUP_GPU | 1u))
+                             : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
+  double best = 0, unk_bound = unknown_us + 1.0;
+  int32_t bi = -1;
+  bool unk_done = req->max_rtt_us > 0; /* unmeasured browsers never satisfy max-rtt */
+  for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64; wd++) {
+    uint64_t m = 0;
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+      if (groups >> g & 1) m |= ix->nonempty[KQ_VIX_RTT][g][wd];
+    if (wd == 0) m &= ~1ull; /* bucket 0 is visited by bound below */
+    for (; m; m &= m - 1) {
+      uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
+      double bound = (double)kq_view_index_bucket_lo(b);
+      if (!unk_done && unk_bound <= bound) {
+        score_bucket(ix, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
+        unk_done = true;
+      }
+      if (bi >= 0 && bound > best) return bi;
+      if (req->max_rtt_us > 0 && bound - 1.0 > (double)req->max_rtt_us) return bi;
+      score_bucket(ix, b, groups, req, v, excluded, w, unknown_us, &best, &bi);
+    }
+  }
+  if (!unk_done && (bi < 0 || unk_bound <= best))
+    score_bucket(ix, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
+  return bi;
+}
+
 static int32_t latency_select(const kq_policy_state_t *st, const kq_place_req_t *req,
                               const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
                               kq_policy_reason_t *why) {
   (void)now_ns;
   double w = st->p[0], unknown_us = st->p[1] * 1000.0, best = 0;
   int32_t bi = -1;
+  if (v->index && v->index->n == v->n) {
+    bi = latency_indexed(v->index, req, v, excluded, w, unknown_us);
+    *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_LOWEST_RTT;
+    return bi;
+  }
   for (uint32_t i = 0; i < v->n; i++) {
     if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
     double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];

@@ -24,6 +24,10 @@ uint32_t kq_view_index_bucket(int64_t x) {
   return 16u + (e - 4u) * 8u + (uint32_t)((x >> (e - 3u)) & 7);
 }
 
+uint32_t kq_view_index_rtt_bucket(int64_t rtt_us) {
+  return rtt_us < 0 ? 0 : kq_view_index_bucket(rtt_us < INT64_MAX ? rtt_us + 1 : rtt_us);
+}
+
 int64_t kq_view_index_bucket_lo(uint32_t b) {
   if (b == 0) return INT64_MIN;
   if (b < 16) return b;
@@ -44,7 +48,7 @@ void kq_view_index_init(kq_view_index_t *ix) {
 }
 
 void kq_view_index_free(kq_view_index_t *ix) {
-  for (int f = 0; f < 2; f++) {
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     free(ix->next[f]);
     free(ix->prev[f]);
     free(ix->bucket[f]);
@@ -57,7 +61,7 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   if (need <= ix->cap) return;
   uint32_t nc = ix->cap ? ix->cap : 64;
   while (nc < need) nc *= 2;
-  for (int f = 0; f < 2; f++) {
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     ix->next[f] = xrealloc(ix->next[f], (size_t)nc * sizeof *ix->next[f]);
     ix->prev[f] = xrealloc(ix->prev[f], (size_t)nc * sizeof *ix->prev[f]);
     ix->bucket[f] = xrealloc(ix->bucket[f], (size_t)nc * sizeof *ix->bucket[f]);
@@ -99,21 +103,23 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t g = group_of(v, i);
   uint32_t bc = kq_view_index_bucket(v->free_cpu_millis[i]);
   uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
+  uint32_t br = kq_view_index_rtt_bucket(v->rtt_us[i]);
   uint32_t og = ix->group[i];
-  if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm) return;
-  if (og != UNLINKED) {
-    unlink_(ix, KQ_VIX_CPU, og, i);
-    unlink_(ix, KQ_VIX_MEM, og, i);
-  }
+  if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
+      ix->bucket[KQ_VIX_RTT][i] == br)
+    return;
+  if (og != UNLINKED)
+    for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, og, i);
   link_(ix, KQ_VIX_CPU, g, bc, i);
   link_(ix, KQ_VIX_MEM, g, bm, i);
+  link_(ix, KQ_VIX_RTT, g, br, i);
   ix->group[i] = (uint8_t)g;
 }
 
 /* Relabels entry `from` as `to` (to is unlinked), keeping its place in every list. */
 static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   uint32_t g = ix->group[from];
-  for (int f = 0; f < 2; f++) {
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     uint32_t n = ix->next[f][from], p = ix->prev[f][from];
     ix->next[f][to] = n;
     ix->prev[f][to] = p;
@@ -130,8 +136,7 @@ void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
   if (i >= ix->n) return;
   uint32_t g = ix->group[i];
   if (g != UNLINKED) {
-    unlink_(ix, KQ_VIX_CPU, g, i);
-    unlink_(ix, KQ_VIX_MEM, g, i);
+    for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, g, i);
     ix->group[i] = UNLINKED;
   }
   uint32_t last = ix->n - 1;
@@ -147,8 +152,8 @@ void kq_view_index_build(kq_view_index_t *ix, const kq_view_t *v) {
 
 bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
   if (ix->n != v->n) return false;
-  uint32_t seen[2] = {0, 0};
-  for (int f = 0; f < 2; f++)
+  uint32_t seen[KQ_VIX_NFAMILIES] = {0};
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
       for (uint32_t b = 0; b < KQ_VIEW_INDEX_BUCKETS; b++) {
         bool bit = ix->nonempty[f][g][b / 64] >> (b % 64) & 1;
@@ -158,13 +163,15 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
           if (i >= v->n || ix->prev[f][i] != prev || ix->group[i] != g ||
               ix->bucket[f][i] != b || seen[f] > v->n)
             return false;
-          const int64_t *fr = f == KQ_VIX_CPU ? v->free_cpu_millis : v->free_mem_bytes;
-          if (kq_view_index_bucket(fr[i]) != b || group_of(v, i) != g) return false;
+          uint32_t want = f == KQ_VIX_CPU   ? kq_view_index_bucket(v->free_cpu_millis[i])
+                          : f == KQ_VIX_MEM ? kq_view_index_bucket(v->free_mem_bytes[i])
+                                            : kq_view_index_rtt_bucket(v->rtt_us[i]);
+          if (want != b || group_of(v, i) != g) return false;
           seen[f]++;
           prev = i;
         }
       }
-  return seen[0] == v->n && seen[1] == v->n;
+  return seen[0] == v->n && seen[1] == v->n && seen[2] == v->n;
 }
 
 int64_t kq_view_index_max_free(const kq_view_index_t *ix, int family) {

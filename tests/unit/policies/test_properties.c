@@ -242,6 +242,7 @@ static void test_index_equals_scan(void **st) {
         f->pods[i] = (uint32_t)rr(0, 3);
         if (rnd() % 4 == 0) f->gpu[i] = (uint8_t)rr(0, 2);
         if (rnd() % 4 == 0) f->flags[i] = rnd() % 2 ? 0 : (uint8_t)(1u << rr(0, 2));
+        if (rnd() % 4 == 0) f->rtt[i] = rnd() % 5 ? rr(0, 200000) : -1;
         kq_view_index_sync(ix, &f->v, i);
       }
       assert_true(kq_view_index_check(ix, &f->v));
