@@ -193,18 +193,21 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 
 /* ---- the free-capacity index ----
  *
- * Browsers are kept in doubly linked lists per (group, bucket) for three families: free CPU,
- * free memory and RTT. Groups split available browsers by {running Pods, empty} x {real GPU, other},
+ * Browsers are kept in doubly linked lists per (group, bucket) for four families: free CPU,
+ * free memory, RTT and load. Groups split available browsers by {running Pods, empty} x {real GPU, other},
  * plus one group for unavailable ones; buckets are
  * log-linear ranges of the free amount (exact below 16, then 8 per power of two), disjoint and
  * increasing, so the best fit on a resource is in the lowest non-empty bucket at or above the
  * request's bucket that holds a browser which fits. A bitmap per group and family finds the
  * next non-empty bucket with ctz. Updating one browser is O(1). */
 #define KQ_VIEW_INDEX_BUCKETS 512
-enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_NFAMILIES = 3 };
+enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_LOAD = 3, KQ_VIX_NFAMILIES = 4 };
 /* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
  * rtt_us + 1 (so policy latency walks up from the fastest). */
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us);
+/* The load family files browsers by load (the larger of used CPU and memory fractions) in
+ * permille: the bucket of floor(load * 1000) (policy spread walks up from the least loaded). */
+uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i);
 enum { KQ_VIX_GROUP_BUSY = 0, KQ_VIX_GROUP_EMPTY = 1 }; /* bit 0 of the group number */
 #define KQ_VIX_GROUP_GPU 2u                              /* bit 1: real WebGPU adapter */
 /* Browsers with a KQ_POLICY_SKIP flag (throttled, overloaded, draining) are filed apart, so the

@@ -4,17 +4,6 @@
 #include "kq_policy.h"
 #include "policy_internal.h"
 
-/* Load of browser i: the larger of its used cpu and memory fractions (0 when capacity is 0),
- * never below 0 (a view reporting more free than capacity counts as idle). */
-static inline double load_of(const kq_view_t *v, uint32_t i) {
-  double c = v->cap_cpu_millis[i] > 0
-                 ? 1.0 - (double)v->free_cpu_millis[i] / (double)v->cap_cpu_millis[i] : 0;
-  double m = v->cap_mem_bytes[i] > 0
-                 ? 1.0 - (double)v->free_mem_bytes[i] / (double)v->cap_mem_bytes[i] : 0;
-  double l = c > m ? c : m;
-  return l > 0 ? l : 0;
-}
-
 static const kq_policy_param_spec_t latency_params[] = {
     {"load_weight", 1.0, 0, 100,
      "score = rtt * (1 + load_weight * load); 0 = pure lowest RTT"},
@@ -31,7 +20,7 @@ static void score_bucket(const kq_view_index_t *ix, uint32_t b, unsigned groups,
     for (uint32_t i = ix->head[KQ_VIX_RTT][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
       if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
       double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
-      double score = (rtt + 1.0) * (1.0 + w * load_of(v, i));
+      double score = (rtt + 1.0) * (1.0 + w * kq_policy_load(v, i));
       if (*bi < 0 || score < *best || (score == *best && (int32_t)i < *bi)) {
         *best = score;
         *bi = (int32_t)i;
@@ -89,7 +78,7 @@ static int32_t latency_select(const kq_policy_state_t *st, const kq_place_req_t 
     if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
     double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
     /* +1 µs keeps the load term meaningful for browsers on the same host (rtt 0) */
-    double score = (rtt + 1.0) * (1.0 + w * load_of(v, i));
+    double score = (rtt + 1.0) * (1.0 + w * kq_policy_load(v, i));
     if (bi < 0 || score < best) {
       best = score;
       bi = (int32_t)i;
@@ -109,6 +98,39 @@ const kq_policy_vtable_t kq_policy_latency = {
     .select = latency_select,
 };
 
+/* With the index: load buckets from the least loaded up; the first bucket holding a browser that
+ * fits holds the least load (buckets are disjoint, increasing ranges of load in permille); inside
+ * it the scan's keys (load, Pods, index) decide. */
+static int32_t spread_indexed(const kq_view_index_t *ix, const kq_place_req_t *req,
+                              const kq_view_t *v, const uint8_t *excluded) {
+  unsigned groups = req->gpu ? (1u << KQ_VIX_GROUP_GPU) | (1u << (KQ_VIX_GROUP_GPU | 1u))
+                             : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
+  for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64; wd++) {
+    uint64_t m = 0;
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+      if (groups >> g & 1) m |= ix->nonempty[KQ_VIX_LOAD][g][wd];
+    for (; m; m &= m - 1) {
+      uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
+      double best = 0;
+      int32_t bi = -1;
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
+        if (!(groups >> g & 1)) continue;
+        for (uint32_t i = ix->head[KQ_VIX_LOAD][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_LOAD][i]) {
+          if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+          double l = kq_policy_load(v, i);
+          if (bi < 0 || l < best ||
+              (l == best && (v->pods[i] < v->pods[bi] || (v->pods[i] == v->pods[bi] && (int32_t)i < bi)))) {
+            best = l;
+            bi = (int32_t)i;
+          }
+        }
+      }
+      if (bi >= 0) return bi;
+    }
+  }
+  return -1;
+}
+
 static int32_t spread_select(const kq_policy_state_t *st, const kq_place_req_t *req,
                              const kq_view_t *v, const uint8_t *excluded, uint64_t now_ns,
                              kq_policy_reason_t *why) {
@@ -117,9 +139,14 @@ static int32_t spread_select(const kq_policy_state_t *st, const kq_place_req_t *
   double best = 0;
   uint32_t best_pods = 0;
   int32_t bi = -1;
+  if (v->index && v->index->n == v->n) {
+    bi = spread_indexed(v->index, req, v, excluded);
+    *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_LEAST_LOADED;
+    return bi;
+  }
   for (uint32_t i = 0; i < v->n; i++) {
     if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
-    double l = load_of(v, i);
+    double l = kq_policy_load(v, i);
     if (bi < 0 || l < best || (l == best && v->pods[i] < best_pods)) {
       best = l;
       best_pods = v->pods[i];

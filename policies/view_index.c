@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kq_policy.h"
+#include "policy_internal.h"
 
 #define NONE UINT32_MAX
 #define UNLINKED 0xffu
@@ -26,6 +27,11 @@ uint32_t kq_view_index_bucket(int64_t x) {
 
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us) {
   return rtt_us < 0 ? 0 : kq_view_index_bucket(rtt_us < INT64_MAX ? rtt_us + 1 : rtt_us);
+}
+
+uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
+  double permille = kq_policy_load(v, i) * 1000.0;
+  return kq_view_index_bucket(permille < 1e15 ? (int64_t)permille : (int64_t)1e15);
 }
 
 int64_t kq_view_index_bucket_lo(uint32_t b) {
@@ -104,15 +110,17 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bc = kq_view_index_bucket(v->free_cpu_millis[i]);
   uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
   uint32_t br = kq_view_index_rtt_bucket(v->rtt_us[i]);
+  uint32_t bl = kq_view_index_load_bucket(v, i);
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
-      ix->bucket[KQ_VIX_RTT][i] == br)
+      ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl)
     return;
   if (og != UNLINKED)
     for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, og, i);
   link_(ix, KQ_VIX_CPU, g, bc, i);
   link_(ix, KQ_VIX_MEM, g, bm, i);
   link_(ix, KQ_VIX_RTT, g, br, i);
+  link_(ix, KQ_VIX_LOAD, g, bl, i);
   ix->group[i] = (uint8_t)g;
 }
 
@@ -165,13 +173,16 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
             return false;
           uint32_t want = f == KQ_VIX_CPU   ? kq_view_index_bucket(v->free_cpu_millis[i])
                           : f == KQ_VIX_MEM ? kq_view_index_bucket(v->free_mem_bytes[i])
-                                            : kq_view_index_rtt_bucket(v->rtt_us[i]);
+                          : f == KQ_VIX_RTT ? kq_view_index_rtt_bucket(v->rtt_us[i])
+                                            : kq_view_index_load_bucket(v, i);
           if (want != b || group_of(v, i) != g) return false;
           seen[f]++;
           prev = i;
         }
       }
-  return seen[0] == v->n && seen[1] == v->n && seen[2] == v->n;
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
+    if (seen[f] != v->n) return false;
+  return true;
 }
 
 int64_t kq_view_index_max_free(const kq_view_index_t *ix, int family) {
