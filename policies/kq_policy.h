@@ -221,6 +221,8 @@ typedef struct kq_view_index {
   uint32_t *next[KQ_VIX_NFAMILIES], *prev[KQ_VIX_NFAMILIES]; /* UINT32_MAX = none */
   uint16_t *bucket[KQ_VIX_NFAMILIES];                          /* current bucket per family */
   uint8_t *group;              /* current group; 0xff = not linked */
+  uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
+                                * least possible spread key; found in index order with ctz) */
   uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS];
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
 } kq_view_index_t;

@@ -100,9 +100,20 @@ const kq_policy_vtable_t kq_policy_latency = {
 
 /* With the index: load buckets from the least loaded up; the first bucket holding a browser that
  * fits holds the least load (buckets are disjoint, increasing ranges of load in permille); inside
- * it the scan's keys (load, Pods, index) decide. */
+ * it the scan's keys (load, Pods, index) decide. Returns -2 once it has visited a quarter of the
+ * view (a mostly idle fleet: every idle browser ties at load 0): the array scan is cheaper then
+ * and gives the same answer. */
+#define SPREAD_GIVE_UP (-2)
 static int32_t spread_indexed(const kq_view_index_t *ix, const kq_place_req_t *req,
                               const kq_view_t *v, const uint8_t *excluded) {
+  uint32_t visited = 0, budget = v->n / 4 + 16;
+  /* the least key possible, (load 0, no Pods): the first such browser that fits, by index */
+  for (uint32_t wd = 0; wd * 64 < v->n; wd++)
+    for (uint64_t m = ix->idle[wd]; m; m &= m - 1) {
+      uint32_t i = wd * 64 + (uint32_t)__builtin_ctzll(m);
+      if (++visited > budget) return SPREAD_GIVE_UP;
+      if (kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) return (int32_t)i;
+    }
   unsigned groups = req->gpu ? (1u << KQ_VIX_GROUP_GPU) | (1u << (KQ_VIX_GROUP_GPU | 1u))
                              : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
   for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64; wd++) {
@@ -116,6 +127,7 @@ static int32_t spread_indexed(const kq_view_index_t *ix, const kq_place_req_t *r
       for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
         if (!(groups >> g & 1)) continue;
         for (uint32_t i = ix->head[KQ_VIX_LOAD][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_LOAD][i]) {
+          if (++visited > budget) return SPREAD_GIVE_UP;
           if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
           double l = kq_policy_load(v, i);
           if (bi < 0 || l < best ||
@@ -139,11 +151,12 @@ static int32_t spread_select(const kq_policy_state_t *st, const kq_place_req_t *
   double best = 0;
   uint32_t best_pods = 0;
   int32_t bi = -1;
-  if (v->index && v->index->n == v->n) {
-    bi = spread_indexed(v->index, req, v, excluded);
+  if (v->index && v->index->n == v->n &&
+      (bi = spread_indexed(v->index, req, v, excluded)) != SPREAD_GIVE_UP) {
     *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_LEAST_LOADED;
     return bi;
   }
+  bi = -1;
   for (uint32_t i = 0; i < v->n; i++) {
     if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
     double l = kq_policy_load(v, i);

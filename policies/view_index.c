@@ -60,6 +60,7 @@ void kq_view_index_free(kq_view_index_t *ix) {
     free(ix->bucket[f]);
   }
   free(ix->group);
+  free(ix->idle);
   kq_view_index_init(ix);
 }
 
@@ -73,6 +74,8 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
     ix->bucket[f] = xrealloc(ix->bucket[f], (size_t)nc * sizeof *ix->bucket[f]);
   }
   ix->group = xrealloc(ix->group, nc);
+  ix->idle = xrealloc(ix->idle, (size_t)(nc / 64) * sizeof *ix->idle);
+  memset(ix->idle + ix->cap / 64, 0, (size_t)((nc - ix->cap) / 64) * sizeof *ix->idle);
   ix->cap = nc;
 }
 
@@ -94,6 +97,15 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   if (ix->head[f][g][b] == NONE) ix->nonempty[f][g][b / 64] &= ~(1ull << (b % 64));
 }
 
+static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
+  if (on) ix->idle[i / 64] |= 1ull << (i % 64);
+  else ix->idle[i / 64] &= ~(1ull << (i % 64));
+}
+
+static inline bool idle_of(const kq_view_t *v, uint32_t i, uint32_t g) {
+  return (g & ~KQ_VIX_GROUP_GPU) == KQ_VIX_GROUP_EMPTY && kq_policy_load(v, i) == 0;
+}
+
 static inline uint32_t group_of(const kq_view_t *v, uint32_t i) {
   if (v->flags[i] & KQ_POLICY_SKIP) return KQ_VIX_GROUP_UNAVAILABLE;
   return (v->pods[i] == 0 ? (uint32_t)KQ_VIX_GROUP_EMPTY : (uint32_t)KQ_VIX_GROUP_BUSY) |
@@ -111,6 +123,7 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
   uint32_t br = kq_view_index_rtt_bucket(v->rtt_us[i]);
   uint32_t bl = kq_view_index_load_bucket(v, i);
+  set_idle(ix, i, idle_of(v, i, g));
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
       ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl)
@@ -138,6 +151,8 @@ static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   }
   ix->group[to] = (uint8_t)g;
   ix->group[from] = UNLINKED;
+  set_idle(ix, to, ix->idle[from / 64] >> (from % 64) & 1);
+  set_idle(ix, from, false);
 }
 
 void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
@@ -146,6 +161,7 @@ void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
   if (g != UNLINKED) {
     for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, g, i);
     ix->group[i] = UNLINKED;
+    set_idle(ix, i, false);
   }
   uint32_t last = ix->n - 1;
   if (i != last && ix->group[last] != UNLINKED) relabel(ix, last, i);
@@ -182,6 +198,10 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
       }
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     if (seen[f] != v->n) return false;
+  for (uint32_t i = 0; i < ix->cap; i++) {
+    bool bit = ix->idle[i / 64] >> (i % 64) & 1;
+    if (bit != (i < v->n && idle_of(v, i, group_of(v, i)))) return false;
+  }
   return true;
 }
 
