@@ -26,42 +26,48 @@ typedef struct sub_entry {
 
 typedef enum { B_HELLO = 0, B_CLAIMING, B_LIVE, B_DETACHED, B_DONE } bstate_t;
 
-/* What kq_browser_info_t holds, with the labels out of line (most browsers have none): an idle
- * browser's state is a large part of the node's memory per connection. */
+/* What kq_browser_info_t holds (the address is ours), with the labels out of line (most
+ * browsers have none): an idle browser's state is a large part of the node's memory per
+ * connection, so the fields are packed (RTT in int32 microseconds, clamped). */
 typedef struct binfo {
-  kq_aid_t aid;
   char *agent_id, *gpu_vendor, *gpu_arch;
-  char browser_id[BID_BROWSER_LEN + 1]; /* "" until registered */
-  int64_t cpu_millis, memory_bytes, rtt_us;
-  uint32_t max_pods, nlabels;
-  kq_gpu_class_t gpu;
-  bool throttled, overloaded;
   kq_label_t *labels;     /* nlabels entries, NULL when none */
+  int64_t cpu_millis, memory_bytes;
+  int32_t rtt_us;         /* -1 = not measured yet */
+  uint32_t max_pods;
+  char browser_id[BID_BROWSER_LEN + 1]; /* "" until registered */
+  uint8_t nlabels;
+  uint8_t gpu;            /* kq_gpu_class_t */
+  bool throttled : 1, overloaded : 1;
 } binfo_t;
 
 /* Frames that arrive while a hello waits for the directory (at most this many are kept). */
 #define EARLY_FRAMES_MAX 32
 
+/* One per connected browser, so kept small (10,000 idle browsers: this is ~20 % of the node's
+ * memory per connection). The session id is not kept: the directory holds it (a resume presents
+ * it again); the time that matters depends on the state, so one field holds it. */
 typedef struct browser {
   plane_priv_t *pp;
-  kq_aid_t dir;
   kq_aid_t conn;          /* gateway actor; NONE while detached */
   uint64_t conn_id;
-  bstate_t state;
-  uint16_t closing;       /* close code we asked for on the current connection */
-  bool announced;         /* UP was published */
-  bool pressured;
+  union {
+    uint64_t born_ns;     /* B_HELLO, B_CLAIMING: spawned (hello deadline) */
+    uint64_t next_ping_ns; /* B_LIVE */
+    uint64_t detached_ns; /* B_DETACHED: start of the resume window */
+  } t;
+  uint64_t last_hb_ns;
+  kq_msg_t *early;        /* frames received while CLAIMING, in order (at most EARLY_FRAMES_MAX) */
+  sub_entry_t *subs;      /* nsubs entries (grown one at a time: subscribers are few) */
+  run_entry_t *runs;      /* nruns entries, same */
+  uint32_t ping_nonce;
   uint32_t sweep_slot;    /* our entry in the plane's deadline table */
   binfo_t info;
-  char session_id[BID_SESSION_LEN + 1];
-  uint64_t born_ns, last_hb_ns, next_ping_ns, detached_ns;
-  uint64_t ping_nonce;
-  kq_msg_t *early_head, *early_tail; /* frames received while CLAIMING, in order */
-  uint32_t nearly;
-  sub_entry_t *subs;
-  uint32_t nsubs, capsubs;
-  run_entry_t *runs;
-  uint32_t nruns, capruns;
+  uint8_t state;          /* bstate_t */
+  bool announced : 1;     /* UP was published */
+  bool pressured : 1;
+  uint16_t closing;       /* close code we asked for on the current connection */
+  uint16_t nsubs, nruns;
 } browser_t;
 
 typedef struct spawn_arg {
@@ -76,21 +82,21 @@ typedef struct spawn_arg {
 static uint64_t now_ns(kq_actor_t *self) { return kq_now_ns(kq_system_clock(kq_actor_system(self))); }
 
 static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f);
-static void go_live(kq_actor_t *self, browser_t *b);
+static void go_live(kq_actor_t *self, browser_t *b, const char *session_id);
 
 /* Stores our next deadline in the plane's sweep table (the directory ticks us once it passed). */
 static void arm(browser_t *b) {
   const kq_browser_config_t *cfg = CFG(b);
   uint64_t due = UINT64_MAX;
   switch (b->state) {
-  case B_HELLO: due = b->born_ns + KQ_MS(cfg->hello_timeout_ms); break;
+  case B_HELLO: due = b->t.born_ns + KQ_MS(cfg->hello_timeout_ms); break;
   case B_LIVE: {
     uint64_t hb = b->last_hb_ns + KQ_MS(cfg->heartbeat_deadline_ms);
-    uint64_t ping = b->next_ping_ns;
+    uint64_t ping = b->t.next_ping_ns;
     due = b->closing ? UINT64_MAX : hb < ping ? hb : ping;
     break;
   }
-  case B_DETACHED: due = b->detached_ns + KQ_MS(cfg->resume_window_ms); break;
+  case B_DETACHED: due = b->t.detached_ns + KQ_MS(cfg->resume_window_ms); break;
   default: break;
   }
   b->pp->sweep[b->sweep_slot].due_ns = due;
@@ -151,7 +157,7 @@ static void info_view(kq_actor_t *self, browser_t *b, kq_browser_info_t *v) {
   v->cpu_millis = i->cpu_millis;
   v->memory_bytes = i->memory_bytes;
   v->max_pods = i->max_pods;
-  v->gpu = i->gpu;
+  v->gpu = (kq_gpu_class_t)i->gpu;
   v->gpu_vendor = i->gpu_vendor;
   v->gpu_arch = i->gpu_arch;
   v->rtt_us = i->rtt_us;
@@ -244,7 +250,7 @@ static void finish(kq_actor_t *self, browser_t *b, const char *reason) {
   if (b->info.agent_id && (b->state == B_LIVE || b->state == B_DETACHED || b->state == B_CLAIMING)) {
     bdir_msg_t *g = bdir_msg_new(BDIR_GONE);
     g->agent_id = kq_strdup(b->info.agent_id);
-    kq_tell(self, b->dir, &g->hdr);
+    kq_tell(self, b->pp->dir, &g->hdr);
   }
   KQ_INFO("browser", "down", "browser=%s agent=%s reason=\"%s\"", b->info.browser_id[0] ? b->info.browser_id : "-",
           b->info.agent_id ? b->info.agent_id : "-", reason);
@@ -269,7 +275,7 @@ static kq_gpu_class_t gpu_class(const kq_proto_gpu_t *g, bool has) {
 }
 
 static void take_gpu(browser_t *b, const kq_proto_gpu_t *g, bool has) {
-  b->info.gpu = gpu_class(g, has);
+  b->info.gpu = (uint8_t)gpu_class(g, has);
   free(b->info.gpu_vendor);
   free(b->info.gpu_arch);
   b->info.gpu_vendor = has ? kq_strdup(g->vendor) : NULL;
@@ -298,6 +304,7 @@ static void on_hello(kq_actor_t *self, browser_t *b, kq_proto_msg_t *pm) {
   b->info.max_pods = h->max_pods == 0 || h->max_pods > CFG(b)->max_pods ? CFG(b)->max_pods : h->max_pods;
   take_gpu(b, &h->gpu, h->has_gpu);
   b->info.rtt_us = -1;
+  _Static_assert(KQ_LABELS_MAX <= UINT8_MAX, "nlabels is a uint8_t");
   uint32_t nl = h->nlabels < KQ_LABELS_MAX ? h->nlabels : KQ_LABELS_MAX;
   if (nl) b->info.labels = kq_calloc(nl, sizeof(kq_label_t));
   for (uint32_t i = 0; i < nl; i++) {
@@ -306,13 +313,14 @@ static void on_hello(kq_actor_t *self, browser_t *b, kq_proto_msg_t *pm) {
     b->info.nlabels++;
   }
   if (!h->session_id || !*h->session_id) { /* nothing to resume: register without asking */
+    char sid[BID_SESSION_LEN + 1];
     bids_browser(b->pp, b->info.browser_id);
-    bids_session(b->pp, b->session_id);
+    bids_session(b->pp, sid);
     bdir_msg_t *r = bdir_msg_new(BDIR_REGISTER);
     r->agent_id = kq_strdup(h->agent_id);
-    r->session_id = kq_strdup(b->session_id);
-    kq_tell(self, b->dir, &r->hdr);
-    go_live(self, b);
+    r->session_id = kq_strdup(sid);
+    kq_tell(self, b->pp->dir, &r->hdr);
+    go_live(self, b, sid);
     return;
   }
   bdir_msg_t *c = bdir_msg_new(BDIR_CLAIM);
@@ -322,13 +330,13 @@ static void on_hello(kq_actor_t *self, browser_t *b, kq_proto_msg_t *pm) {
   c->hello = *pm; /* moved: the directory forwards it on resume */
   memset(pm, 0, sizeof(*pm));
   go(b, B_CLAIMING);
-  kq_tell(self, b->dir, &c->hdr);
+  kq_tell(self, b->pp->dir, &c->hdr);
 }
 
-static void send_welcome(kq_actor_t *self, browser_t *b, char **resumed, uint32_t nresumed) {
+static void send_welcome(kq_actor_t *self, browser_t *b, const char *session_id, char **resumed, uint32_t nresumed) {
   kq_proto_msg_t pm = {.type = KQ_PROTO_WELCOME};
   pm.welcome.browser_id = b->info.browser_id;
-  pm.welcome.session = b->session_id;
+  pm.welcome.session = (char *)session_id;
   pm.welcome.heartbeat_ms = CFG(b)->heartbeat_ms;
   pm.welcome.heartbeat_deadline_ms = CFG(b)->heartbeat_deadline_ms;
   pm.welcome.max_frame = CFG(b)->max_frame;
@@ -338,11 +346,15 @@ static void send_welcome(kq_actor_t *self, browser_t *b, char **resumed, uint32_
   send_frame(self, b, &pm);
 }
 
-static void go_live(kq_actor_t *self, browser_t *b) {
+static void go_live(kq_actor_t *self, browser_t *b, const char *session_id) {
   b->last_hb_ns = now_ns(self);
+  /* First ping within one period, spread by slot (Fibonacci hashing; slot 0 waits a full period):
+   * browsers that connect together must not all be pinged in the same sweep. */
+  uint64_t period = KQ_MS(CFG(b)->ping_ms);
+  b->t.next_ping_ns = b->last_hb_ns + period - ((uint64_t)b->sweep_slot * 0x9E3779B97F4A7C15ull) % period;
   go(b, B_LIVE);
   arm(b);
-  send_welcome(self, b, NULL, 0);
+  send_welcome(self, b, session_id, NULL, 0);
   b->announced = true;
   KQ_INFO("browser", "registered", "browser=%s agent=%s cpu_millis=%lld memory_bytes=%lld", b->info.browser_id,
           b->info.agent_id, (long long)b->info.cpu_millis, (long long)b->info.memory_bytes);
@@ -352,17 +364,15 @@ static void go_live(kq_actor_t *self, browser_t *b) {
 static void on_accept(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
   if (b->state != B_CLAIMING) return;
   snprintf(b->info.browser_id, sizeof(b->info.browser_id), "%s", m->browser_id ? m->browser_id : "");
-  snprintf(b->session_id, sizeof(b->session_id), "%s", m->session_id ? m->session_id : "");
   if (!b->conn) { /* the connection died while we were claiming */
     finish(self, b, "closed");
     return;
   }
-  go_live(self, b);
+  go_live(self, b, m->session_id ? m->session_id : "");
   /* frames the agent sent before the welcome, in order */
-  while (b->early_head && b->state == B_LIVE) {
-    kq_msg_t *f = b->early_head;
-    b->early_head = f->next;
-    b->nearly--;
+  while (b->early && b->state == B_LIVE) {
+    kq_msg_t *f = b->early;
+    b->early = f->next;
     on_frame(self, b, (kq_conn_frame_msg_t *)f);
     kq_msg_free(f);
   }
@@ -389,10 +399,9 @@ static void on_handover(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
     finish(self, b, "resume failed");
     return;
   }
-  while (b->early_head) {
-    kq_msg_t *f = b->early_head;
-    b->early_head = f->next;
-    b->nearly--;
+  while (b->early) {
+    kq_msg_t *f = b->early;
+    b->early = f->next;
     kq_tell(self, to, f);
   }
   b->conn = KQ_AID_NONE; /* the connection is the adopter's now */
@@ -421,10 +430,12 @@ static void on_attach(kq_actor_t *self, browser_t *b, bdir_msg_t *m) {
   }
   if (resources_ok(h->cpu_millis, h->memory_bytes)) clamp_resources(b, h->cpu_millis, h->memory_bytes);
   b->last_hb_ns = now_ns(self);
+  b->t.next_ping_ns = b->last_hb_ns + KQ_MS(CFG(b)->ping_ms);
   b->info.overloaded = false;
   go(b, B_LIVE);
   arm(b);
-  send_welcome(self, b, resumed, nres);
+  /* the directory handed the connection over because this hello presented our session id */
+  send_welcome(self, b, h->session_id ? h->session_id : "", resumed, nres);
   free(resumed);
   kq_counter_inc(MET(b)->resumed);
   KQ_INFO("browser", "resumed", "browser=%s agent=%s runs=%u", b->info.browser_id, b->info.agent_id, nres);
@@ -485,7 +496,7 @@ static void on_heartbeat(kq_actor_t *self, browser_t *b, kq_proto_heartbeat_t *h
       send_error(self, b, KQ_PROTO_ERR_BAD_RESOURCES, "heartbeat.resources ignored", "heartbeat");
     } else {
       int64_t cpu = b->info.cpu_millis, mem = b->info.memory_bytes;
-      kq_gpu_class_t gpu = b->info.gpu;
+      uint8_t gpu = b->info.gpu;
       clamp_resources(b, hb->cpu_millis, hb->memory_bytes);
       if (hb->has_gpu) take_gpu(b, &hb->gpu, true);
       changed |= cpu != b->info.cpu_millis || mem != b->info.memory_bytes || gpu != b->info.gpu;
@@ -498,8 +509,9 @@ static void on_pong(kq_actor_t *self, browser_t *b, kq_proto_ping_t *p) {
   uint64_t now = now_ns(self);
   if (p->t_ns > now || p->nonce > b->ping_nonce) return; /* not one of ours */
   int64_t rtt = (int64_t)((now - p->t_ns) / 1000);
+  if (rtt > INT32_MAX) rtt = INT32_MAX;
   int64_t old = b->info.rtt_us;
-  b->info.rtt_us = old < 0 ? rtt : (old * 4 + rtt) / 5; /* EWMA, alpha 0.2 */
+  b->info.rtt_us = (int32_t)(old < 0 ? rtt : (old * 4 + rtt) / 5); /* EWMA, alpha 0.2 */
   kq_histogram_observe(MET(b)->rtt, (double)rtt / 1e6);
   /* Publish the first measurement and moves of more than 25% that also exceed 1 ms (below that,
    * loopback and LAN jitter would make every pong an event). */
@@ -510,19 +522,17 @@ static void on_pong(kq_actor_t *self, browser_t *b, kq_proto_ping_t *p) {
 static void on_frame(kq_actor_t *self, browser_t *b, kq_conn_frame_msg_t *f) {
   if (f->conn_id != b->conn_id || b->closing) return;
   if (b->state == B_CLAIMING) { /* the directory decides who handles these: keep them in order */
-    if (b->nearly == EARLY_FRAMES_MAX) {
+    kq_msg_t **tail = &b->early;
+    uint32_t n = 0;
+    for (; *tail; tail = &(*tail)->next) n++;
+    if (n == EARLY_FRAMES_MAX) {
       kq_counter_inc(MET(b)->protocol_errors);
       close_conn(self, b, KQ_CLOSE_PROTOCOL, "too many frames before welcome", false);
       return;
     }
     kq_msg_t *m = kq_msg_take(self, &f->hdr);
     m->next = NULL;
-    if (b->early_head)
-      b->early_tail->next = m;
-    else
-      b->early_head = m;
-    b->early_tail = m;
-    b->nearly++;
+    *tail = m;
     return;
   }
   if (!f->binary) {
@@ -584,13 +594,13 @@ static void on_closed(kq_actor_t *self, browser_t *b, kq_conn_closed_msg_t *c) {
     finish(self, b, ours == KQ_CLOSE_CULLED ? "culled" : "closed");
     return;
   }
-  b->detached_ns = now_ns(self);
+  b->t.detached_ns = now_ns(self);
   b->info.overloaded = true; /* do not place here while detached */
   go(b, B_DETACHED);
   arm(b);
   bdir_msg_t *d = bdir_msg_new(BDIR_DETACHED);
   d->agent_id = kq_strdup(b->info.agent_id);
-  kq_tell(self, b->dir, &d->hdr);
+  kq_tell(self, b->pp->dir, &d->hdr);
   KQ_INFO("browser", "detached", "browser=%s runs=%u window_ms=%u", b->info.browser_id, b->nruns,
           CFG(b)->resume_window_ms);
   publish(self, b, KQ_BROWSER_CHANGED, "detached");
@@ -628,10 +638,13 @@ static void on_run(kq_actor_t *self, browser_t *b, kq_browser_run_msg_t *m) {
   r->timeout_ms = s->timeout_ms;
   int i = find_run(b, s->run_id);
   if (i >= 0) remove_run(b, (uint32_t)i);
-  if (b->nruns == b->capruns) {
-    b->capruns = b->capruns ? b->capruns * 2 : 4;
-    b->runs = kq_realloc(b->runs, b->capruns * sizeof(*b->runs));
+  if (b->nruns == UINT16_MAX) {
+    kq_run_report_msg_t *rep = report_new(b, &tmp, KQ_RUN_FAILED);
+    rep->message = kq_strdup("browser has too many runs");
+    kq_tell(self, m->hdr.from, &rep->hdr);
+    return;
   }
+  b->runs = kq_realloc(b->runs, (b->nruns + 1u) * sizeof(*b->runs));
   b->runs[b->nruns++] = (run_entry_t){kq_strdup(s->run_id), m->hdr.from, m->report_id};
   send_frame(self, b, &pm);
 }
@@ -658,10 +671,8 @@ static void on_subscribe(kq_actor_t *self, browser_t *b, kq_browser_subscribe_ms
       b->subs[i].event_id = m->event_id;
       return;
     }
-  if (b->nsubs == b->capsubs) {
-    b->capsubs = b->capsubs ? b->capsubs * 2 : 2;
-    b->subs = kq_realloc(b->subs, b->capsubs * sizeof(*b->subs));
-  }
+  if (b->nsubs == UINT16_MAX) return;
+  b->subs = kq_realloc(b->subs, (b->nsubs + 1u) * sizeof(*b->subs));
   b->subs[b->nsubs++] = (sub_entry_t){m->hdr.from, m->event_id};
   if (b->announced) publish_to(self, b, m->hdr.from, m->event_id, KQ_BROWSER_UP, NULL);
 }
@@ -689,7 +700,7 @@ static void on_tick(kq_actor_t *self, browser_t *b) {
   const kq_browser_config_t *cfg = CFG(b);
   switch (b->state) {
   case B_HELLO:
-    if (now - b->born_ns >= KQ_MS(cfg->hello_timeout_ms)) close_conn(self, b, KQ_CLOSE_PROTOCOL, "no hello", false);
+    if (now - b->t.born_ns >= KQ_MS(cfg->hello_timeout_ms)) close_conn(self, b, KQ_CLOSE_PROTOCOL, "no hello", false);
     break;
   case B_LIVE: {
     if (b->closing) break;
@@ -699,8 +710,8 @@ static void on_tick(kq_actor_t *self, browser_t *b) {
       close_conn(self, b, KQ_CLOSE_CULLED, "heartbeat timeout", true);
       break;
     }
-    if (now >= b->next_ping_ns) {
-      b->next_ping_ns = now + KQ_MS(cfg->ping_ms);
+    if (now >= b->t.next_ping_ns) {
+      b->t.next_ping_ns = now + KQ_MS(cfg->ping_ms);
       kq_proto_msg_t pm = {.type = KQ_PROTO_PING};
       pm.ping.nonce = ++b->ping_nonce;
       pm.ping.t_ns = now;
@@ -710,7 +721,7 @@ static void on_tick(kq_actor_t *self, browser_t *b) {
     break;
   }
   case B_DETACHED:
-    if (now - b->detached_ns >= KQ_MS(cfg->resume_window_ms)) finish(self, b, "resume window expired");
+    if (now - b->t.detached_ns >= KQ_MS(cfg->resume_window_ms)) finish(self, b, "resume window expired");
     break;
   default:
     break;
@@ -723,16 +734,12 @@ static int browser_init(kq_actor_t *self, void *state, void *arg) {
   browser_t *b = state;
   const spawn_arg_t *a = arg;
   b->pp = a->plane->metrics_;
-  b->dir = a->plane->directory;
+  b->pp->dir = a->plane->directory;
   b->conn = a->conn;
   b->conn_id = a->conn_id;
   b->info.rtt_us = -1;
-  b->born_ns = now_ns(self);
-  b->sweep_slot = bsweep_add(b->pp, kq_self(self), b->born_ns + KQ_MS(CFG(b)->hello_timeout_ms));
-  /* First ping within one period, spread by slot (Fibonacci hashing; slot 0 waits a full period):
-   * browsers that connect together must not all be pinged in the same sweep. */
-  uint64_t period = KQ_MS(CFG(b)->ping_ms);
-  b->next_ping_ns = b->born_ns + period - ((uint64_t)b->sweep_slot * 0x9E3779B97F4A7C15ull) % period;
+  b->t.born_ns = now_ns(self);
+  b->sweep_slot = bsweep_add(b->pp, kq_self(self), b->t.born_ns + KQ_MS(CFG(b)->hello_timeout_ms));
   return KQ_OK;
 }
 
@@ -778,9 +785,9 @@ static void browser_stop(kq_actor_t *self, void *state) {
     go(b, B_DONE);
   }
   bsweep_del(b->pp, b->sweep_slot);
-  while (b->early_head) {
-    kq_msg_t *f = b->early_head;
-    b->early_head = f->next;
+  while (b->early) {
+    kq_msg_t *f = b->early;
+    b->early = f->next;
     kq_msg_free(f);
   }
   for (uint32_t i = 0; i < b->nruns; i++) free(b->runs[i].run_id);

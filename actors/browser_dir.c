@@ -4,6 +4,7 @@
  * address survive, so pods and the scheduler see nothing change). It also owns the plane's one
  * deadline timer: every tick_ms it sweeps the deadline table and ticks the browsers that are
  * due. Browser and session ids come from the plane's generator (bids_*). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,42 @@
 #include "kq_alloc.h"
 #include "kq_log.h"
 
+/* One per agent; the session id is kept as its two numbers (one entry per browser: 10,000 idle
+ * browsers make this part of the node's memory per connection). */
 typedef struct dir_entry {
   struct dir_entry *next;
   kq_aid_t aid;
-  char session_id[BID_SESSION_LEN + 1]; /* "" = none */
+  uint64_t sid[2];      /* session id "s-" + 32 hex digits (bids_session), when has_sid */
+  bool has_sid;
   bool detached;
   char agent_id[];      /* part of the allocation */
 } dir_entry_t;
+
+/* Parses a session id as bids_session writes it (lowercase hex only); false for anything else. */
+static bool sid_parse(const char *s, uint64_t out[2]) {
+  if (!s || s[0] != 's' || s[1] != '-' || strlen(s) != BID_SESSION_LEN) return false;
+  out[0] = out[1] = 0;
+  for (int i = 0; i < 32; i++) {
+    char c = s[2 + i];
+    unsigned v;
+    if (c >= '0' && c <= '9')
+      v = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = (unsigned)(c - 'a' + 10);
+    else
+      return false;
+    out[i / 16] = out[i / 16] << 4 | v;
+  }
+  return true;
+}
+
+/* Constant-time comparison of a presented session id with the entry's. */
+static bool sid_matches(const dir_entry_t *e, const char *presented) {
+  uint64_t p[2];
+  if (!e->has_sid || !sid_parse(presented, p)) return false;
+  volatile uint64_t d = (p[0] ^ e->sid[0]) | (p[1] ^ e->sid[1]);
+  return d == 0;
+}
 
 typedef struct dir_state {
   plane_priv_t *pp;
@@ -120,7 +150,7 @@ static dir_entry_t *take_over(kq_actor_t *self, dir_state_t *d, const char *agen
     if (e->aid != from) kq_tell(self, e->aid, &bdir_msg_new(BDIR_SUPERSEDE)->hdr);
   } else {
     size_t n = strlen(agent_id);
-    e = kq_calloc(1, sizeof(*e) + n + 1);
+    e = kq_calloc(1, offsetof(dir_entry_t, agent_id) + n + 1);
     memcpy(e->agent_id, agent_id, n + 1);
     e->next = *pp;
     *pp = e;
@@ -135,7 +165,7 @@ static void on_claim(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
   dir_entry_t *e = *find(d, m->agent_id);
   const char *presented = m->hello.hello.session_id;
   if (e && e->aid != m->hdr.from && kq_actor_alive(kq_actor_system(self), e->aid) && presented &&
-      e->session_id[0] && kq_browser_token_eq(e->session_id, presented)) {
+      sid_matches(e, presented)) {
     /* Resume: the new actor hands the connection (and frames it got meanwhile) to the old one. */
     bdir_msg_t *h = bdir_msg_new(BDIR_HANDOVER);
     h->conn = e->aid;
@@ -146,18 +176,20 @@ static void on_claim(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
     return;
   }
   e = take_over(self, d, m->agent_id, m->hdr.from);
-  bids_session(d->pp, e->session_id);
+  char sid[BID_SESSION_LEN + 1];
+  bids_session(d->pp, sid);
+  e->has_sid = sid_parse(sid, e->sid);
   char bid[BID_BROWSER_LEN + 1];
   bids_browser(d->pp, bid);
   bdir_msg_t *r = bdir_msg_new(BDIR_ACCEPT);
-  r->session_id = kq_strdup(e->session_id);
+  r->session_id = kq_strdup(sid);
   r->browser_id = kq_strdup(bid);
   kq_tell(self, m->hdr.from, &r->hdr);
 }
 
 static void on_register(kq_actor_t *self, dir_state_t *d, bdir_msg_t *m) {
   dir_entry_t *e = take_over(self, d, m->agent_id, m->hdr.from);
-  snprintf(e->session_id, sizeof(e->session_id), "%s", m->session_id ? m->session_id : "");
+  e->has_sid = sid_parse(m->session_id, e->sid);
 }
 
 static void dir_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {

@@ -60,6 +60,7 @@ typedef struct sweep_entry {
 typedef struct plane_priv {
   browser_metrics_t m;
   kq_browser_config_t cfg;   /* resolved defaults */
+  kq_aid_t dir;              /* the directory actor */
   sweep_entry_t *sweep;
   uint32_t nsweep, capsweep, free_sweep; /* free_sweep: index+1 of a free entry, 0 = none */
   uint64_t rng;              /* xorshift state for session and browser ids */

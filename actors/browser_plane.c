@@ -112,6 +112,7 @@ int kq_browser_plane_start(kq_browser_plane_t *p, kq_system_t *sys, const kq_bro
     free(pp);
     return err ? err : KQ_ENOMEM;
   }
+  pp->dir = p->directory;
   p->cfg = cfg;
   p->sys = sys;
   p->metrics_ = pp;

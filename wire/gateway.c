@@ -335,7 +335,7 @@ kq_gateway_t *kq_gateway_new(kq_system_t *sys, const kq_gateway_opts_t *opts, in
     for (size_t i = 0; i < n; i++) gw->origins[i] = kq_strdup(opts->allowed_origins[i]);
   }
   gw->max_frame = opts->max_frame ? opts->max_frame : 1u << 20;
-  gw->rx_chunk = opts->rx_chunk ? opts->rx_chunk : 128;
+  gw->rx_chunk = opts->rx_chunk ? opts->rx_chunk : 64;
   gw->send_queue_bytes = opts->send_queue_bytes ? opts->send_queue_bytes : 4u << 20;
   gw->send_queue_frames = opts->send_queue_frames ? opts->send_queue_frames : 4096;
   gw->close_grace_ms = opts->close_grace_ms ? opts->close_grace_ms : 2000;

@@ -121,7 +121,7 @@ typedef struct kq_gateway_opts {
   const char *tls_cert;        /* both set = wss:// and https:// */
   const char *tls_key;
   uint32_t max_frame;          /* bytes per inbound message; 0 = 1 MiB */
-  uint32_t rx_chunk;           /* lws receive buffer per connection; 0 = 128 */
+  uint32_t rx_chunk;           /* lws receive buffer per connection; 0 = 64 */
   uint32_t send_queue_bytes;   /* outbound bound per connection; 0 = 4 MiB */
   uint32_t send_queue_frames;  /* outbound bound in frames; 0 = 4096 */
   uint32_t close_grace_ms;     /* shutdown: wait this long for close handshakes; 0 = 2000 */
