@@ -41,9 +41,9 @@ typedef struct kq_view {
   int64_t total_cap_mem;
   uint32_t pending_gpu;       /* kuack.io/gpu Pods waiting in the scheduler's queue */
   uint32_t running_gpu;       /* kuack.io/gpu Pods placed (GPU demand, for policy gpu) */
-  /* NULL, or an index over the columns above kept current by the view's owner: policies that
-   * can use it (binpack, gpu, kuack-compat) visit only browsers in the free-capacity buckets
-   * that can hold the request, and choose exactly what the full scan would. */
+  /* NULL, or an index over the columns above kept current by the view's owner: the policies
+   * that use it (binpack, gpu, latency, spread, kuack-compat) visit only browsers in the buckets
+   * that can hold or win the request, and choose exactly what the full scan would. */
   const struct kq_view_index *index;
 } kq_view_t;
 
