@@ -170,6 +170,34 @@ static void start_review(actor_t *a, review_msg_t *m) {
   free(url);
 }
 
+int kq_kubelet_sar_decode(const char *body, size_t len, bool *allowed, char **reason) {
+  kq_jd_t d;
+  kq_jd_init(&d);
+  *allowed = false;
+  *reason = NULL;
+  int rc = KQ_EPROTO;
+  cJSON *root = kq_k8s_json_parse(&d, body, len);
+  const cJSON *st = root ? kq_jd_obj(&d, root, "status") : NULL;
+  if (st && kq_jd_ok(&d)) {
+    bool allow = kq_jd_bool(&d, st, "allowed", false);
+    bool denied = kq_jd_bool(&d, st, "denied", false);
+    char *why = kq_jd_str(&d, st, "reason");
+    char *eval = kq_jd_str(&d, st, "evaluationError");
+    if (kq_jd_ok(&d)) {
+      rc = KQ_OK;
+      *allowed = allow && !denied;
+      *reason = kq_strdup(why && *why ? why : eval);
+    }
+    free(why);
+    free(eval);
+  }
+  if (rc != KQ_OK)
+    *reason = kq_asprintf("SubjectAccessReview answer unreadable: %s", d.err ? d.err : "no status");
+  cJSON_Delete(root);
+  free(d.err);
+  return rc;
+}
+
 static void on_done(actor_t *a, kq_http_resp_t *r) {
   inflight_t **pp = &a->inflight, *f = NULL;
   for (; *pp; pp = &(*pp)->next)
@@ -190,28 +218,7 @@ static void on_done(actor_t *a, kq_http_resp_t *r) {
     reason = kq_asprintf("SubjectAccessReview refused (HTTP %ld): %s", r->status, m ? m : "");
     free(m);
   } else {
-    kq_jd_t d;
-    kq_jd_init(&d);
-    cJSON *root = kq_k8s_json_parse(&d, r->body, r->body_len);
-    const cJSON *st = root ? kq_jd_obj(&d, root, "status") : NULL;
-    if (st && kq_jd_ok(&d)) {
-      allowed = kq_jd_bool(&d, st, "allowed", false);
-      bool denied = kq_jd_bool(&d, st, "denied", false);
-      char *why = kq_jd_str(&d, st, "reason");
-      char *eval = kq_jd_str(&d, st, "evaluationError");
-      if (kq_jd_ok(&d)) {
-        error = false;
-        allowed = allowed && !denied;
-        reason = kq_strdup(why && *why ? why : eval);
-      }
-      free(why);
-      free(eval);
-    }
-    if (error)
-      reason =
-          kq_asprintf("SubjectAccessReview answer unreadable: %s", d.err ? d.err : "no status");
-    cJSON_Delete(root);
-    free(d.err);
+    error = kq_kubelet_sar_decode(r->body, r->body_len, &allowed, &reason) != KQ_OK;
   }
   if (!error)
     cache_put(az, f->key, allowed, reason);

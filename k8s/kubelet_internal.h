@@ -45,6 +45,10 @@ int kq_kubelet_authz_cached(kq_kubelet_authz_t *az, const char *key, const char 
 int kq_kubelet_authz_review(kq_kubelet_authz_t *az, uint64_t ticket, const char *key, const char *user,
                             char *const *groups, size_t ngroups, const char *verb, const char *subresource);
 uint64_t kq_kubelet_authz_count(const kq_kubelet_authz_t *az);
+/* Decodes a SubjectAccessReview answer (the API server's JSON). KQ_OK: *allowed = allowed and not
+ * denied, *reason = the server's reason or evaluationError (owned, may be NULL). KQ_EPROTO: the
+ * answer is unreadable, *reason says why (owned). Never crashes on hostile input. */
+int kq_kubelet_sar_decode(const char *body, size_t len, bool *allowed, char **reason);
 /* The kubelet lets go: no more callbacks; the actor is stopped. */
 void kq_kubelet_authz_release(kq_kubelet_authz_t *az);
 
