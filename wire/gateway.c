@@ -124,8 +124,9 @@ static void pressure(gw_conn_t *c, bool high) {
   kq_conn_pressure_msg_t *m = KQ_MSG_NEW(kq_conn_pressure_msg_t, KQ_CONN_MSG_PRESSURE);
   m->conn_id = c->id;
   m->high = high;
-  m->hdr.from = c->gw->aid;
-  kq_send(c->gw->sys, c->owner, &m->hdr);
+  kq_gateway_t *gw = gw_of(c->wsi);
+  m->hdr.from = gw->aid;
+  kq_send(gw->sys, c->owner, &m->hdr);
 }
 
 static void close_conn(gw_conn_t *c, uint16_t code, const char *reason) {

@@ -18,7 +18,6 @@
 
 #define GW_HTTP_CHUNK 16384
 
-static kq_gateway_t *gw_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
 
 static void http_reset(gw_http_t *h) {
   free(h->body);

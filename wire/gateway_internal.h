@@ -16,25 +16,33 @@ _Static_assert(LWS_PRE <= KQ_GW_PRE, "KQ_GW_PRE must cover LWS_PRE");
 
 #define GW_SUBPROTOCOL "kuack.v1"
 
+/* A partial inbound message (only while one arrives in pieces). */
+typedef struct gw_rx {
+  uint32_t len, cap;        /* bytes in data, bytes allocated for data */
+  bool binary;
+  uint8_t data[];
+} gw_rx_t;
+
 /* Per-WebSocket state: lws's per-session data of the kuack.v1 protocol (lws allocates and frees
- * it with the wsi). */
+ * it with the wsi). One per connection, so kept within 72 bytes (the gateway is the context's
+ * user data: gw_of(wsi)). */
 typedef struct gw_conn {
-  kq_gateway_t *gw;
   struct lws *wsi;
   uint64_t id;              /* generation << 32 | slot; 0 = not registered */
   kq_aid_t owner;           /* session actor */
   kq_gw_frame_t *qhead, *qtail;
-  uint8_t *rx;              /* partial inbound message (only when fragmented) */
+  gw_rx_t *rx;              /* partial inbound message, NULL when none */
   char *close_reason;       /* owned, set with close_code */
   uint32_t qframes, qbytes;
-  uint32_t rxlen, rxcap;
   uint16_t close_code;      /* set: close once the queue is written (culls drop the queue) */
   uint16_t peer_code;
-  bool rx_binary;
-  bool pressured;           /* PRESSURE high was sent */
-  bool held;                /* rx paused after the first message until the session answers */
-  bool answered;            /* the session has sent a frame: no more holding */
+  bool pressured : 1;       /* PRESSURE high was sent */
+  bool held : 1;            /* rx paused after the first message until the session answers */
+  bool answered : 1;        /* the session has sent a frame: no more holding */
 } gw_conn_t;
+_Static_assert(sizeof(gw_conn_t) <= 72, "gw_conn_t is per connection: keep it small");
+
+static inline kq_gateway_t *gw_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
 
 /* Per-request state of the http protocol. */
 typedef struct gw_http {

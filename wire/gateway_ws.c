@@ -9,7 +9,6 @@
 #include "kq_alloc.h"
 #include "kq_log.h"
 
-static kq_gateway_t *gw_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
 
 static bool origin_allowed(kq_gateway_t *gw, struct lws *wsi) {
   if (!gw->origins) return true;
@@ -28,12 +27,11 @@ static bool path_ok(struct lws *wsi) {
 }
 
 static int refuse_proto(struct lws *wsi, gw_conn_t *c, const char *why) {
-  kq_gateway_t *gw = c->gw;
+  kq_gateway_t *gw = gw_of(wsi);
   kq_counter_inc(gw->m_oversize);
   KQ_WARN("gateway", "refusing inbound message", "conn=%llx why=\"%s\"", (unsigned long long)c->id, why);
   free(c->rx);
   c->rx = NULL;
-  c->rxlen = c->rxcap = 0;
   gw_conn_drop_queue(c);
   c->close_code = KQ_CLOSE_PROTOCOL;
   free(c->close_reason);
@@ -67,38 +65,42 @@ static void deliver(kq_gateway_t *gw, gw_conn_t *c, const void *data, size_t len
 }
 
 static int on_receive(struct lws *wsi, gw_conn_t *c, const uint8_t *in, size_t len) {
-  kq_gateway_t *gw = c->gw;
+  kq_gateway_t *gw = gw_of(wsi);
   if (c->close_code) return 0; /* closing: drop */
   size_t remaining = lws_remaining_packet_payload(wsi);
   bool final = lws_is_final_fragment(wsi);
+  size_t have = c->rx ? c->rx->len : 0;
   /* Size of this message so far plus what the current frame still announces. */
-  if (c->rxlen + len + remaining > gw->max_frame) return refuse_proto(wsi, c, "frame too large");
-  if (c->rxlen == 0 && final) {
+  if (have + len + remaining > gw->max_frame) return refuse_proto(wsi, c, "frame too large");
+  if (have == 0 && final) {
     deliver(gw, c, in, len, lws_frame_is_binary(wsi));
     return 0;
   }
-  if (c->rxlen == 0) c->rx_binary = lws_frame_is_binary(wsi);
-  size_t need = c->rxlen + len + remaining;
-  if (need > c->rxcap) {
-    size_t ncap = c->rxcap ? c->rxcap : 1024;
+  size_t need = have + len + remaining;
+  if (!c->rx || need > c->rx->cap) {
+    size_t ncap = c->rx ? c->rx->cap : 1024;
     while (ncap < need) ncap *= 2;
     if (ncap > gw->max_frame) ncap = gw->max_frame;
-    c->rx = kq_realloc(c->rx, ncap);
-    c->rxcap = (uint32_t)ncap;
+    gw_rx_t *rx = kq_realloc(c->rx, sizeof(gw_rx_t) + ncap);
+    if (!c->rx) {
+      rx->len = 0;
+      rx->binary = lws_frame_is_binary(wsi);
+    }
+    rx->cap = (uint32_t)ncap;
+    c->rx = rx;
   }
-  memcpy(c->rx + c->rxlen, in, len);
-  c->rxlen += (uint32_t)len;
+  memcpy(c->rx->data + c->rx->len, in, len);
+  c->rx->len += (uint32_t)len;
   if (final) {
-    deliver(gw, c, c->rx, c->rxlen, c->rx_binary);
+    deliver(gw, c, c->rx->data, c->rx->len, c->rx->binary);
     free(c->rx);
     c->rx = NULL;
-    c->rxlen = c->rxcap = 0;
   }
   return 0;
 }
 
 static int on_writeable(struct lws *wsi, gw_conn_t *c) {
-  kq_gateway_t *gw = c->gw;
+  kq_gateway_t *gw = gw_of(wsi);
   /* The socket just became writable: the first frame goes without asking (lws_send_pipe_choked
    * costs a poll() system call), later ones only while the socket still takes them. */
   for (bool first = true; c->qhead && (first || !lws_send_pipe_choked(wsi)); first = false) {
@@ -133,8 +135,7 @@ static int on_writeable(struct lws *wsi, gw_conn_t *c) {
   return 0;
 }
 
-static void on_closed(gw_conn_t *c) {
-  kq_gateway_t *gw = c->gw;
+static void on_closed(kq_gateway_t *gw, gw_conn_t *c) {
   free(c->close_reason);
   c->close_reason = NULL;
   if (!c->id) return;
@@ -148,7 +149,6 @@ static void on_closed(gw_conn_t *c) {
   gw_conn_drop_queue(c);
   free(c->rx);
   c->rx = NULL;
-  c->rxlen = c->rxcap = 0;
   gw_maybe_finish_close(gw);
 }
 
@@ -164,7 +164,6 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return 0;
   case LWS_CALLBACK_ESTABLISHED:
     memset(c, 0, sizeof(*c));
-    c->gw = gw;
     c->wsi = wsi;
     gw_conn_register(gw, c);
     c->owner = gw->spawn_session(gw->session_ud, gw->sys, gw->aid, c->id);
@@ -185,7 +184,7 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
     if (c && len >= 2) c->peer_code = (uint16_t)(((const uint8_t *)in)[0] << 8 | ((const uint8_t *)in)[1]);
     return 0;
   case LWS_CALLBACK_CLOSED:
-    if (c) on_closed(c);
+    if (c) on_closed(gw, c);
     return 0;
   default:
     return 0;

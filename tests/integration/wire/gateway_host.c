@@ -4,6 +4,7 @@
  *   kq-gateway-host [--port 8080] [--listen 127.0.0.1] [--token T] [--heartbeat-ms 1000]
  *                   [--report-ms 1000] [--agent-root DIR] */
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +60,12 @@ static void report_cb(evutil_socket_t fd, short w, void *arg) {
   uint64_t hb = kq_counter_value(kq_metrics_counter(m, "kq_browser_frames_total", "kuack.v1 frames by type",
                                                      "dir=\"in\",type=\"heartbeat\""));
   uint64_t in = kq_counter_value(kq_metrics_counter(m, "kq_gateway_frames_total", "WebSocket messages", "dir=\"in\""));
-  printf("status connections=%zu up=%ld down=%ld rss_kb=%.0f cpu_s=%.3f frames_in=%llu heartbeats=%llu\n",
+  /* malloc's view: bytes in use and free bytes it holds (holes the RSS still counts) */
+  struct mallinfo2 mi = mallinfo2();
+  printf("status connections=%zu up=%ld down=%ld rss_kb=%.0f cpu_s=%.3f frames_in=%llu heartbeats=%llu "
+         "heap_used_kb=%zu heap_free_kb=%zu\n",
          h->gw ? kq_gateway_connections(h->gw) : 0, g_up, g_down, rss_kb(), cpu, (unsigned long long)in,
-         (unsigned long long)hb);
+         (unsigned long long)hb, (mi.uordblks + mi.hblkhd) / 1024, mi.fordblks / 1024);
   fflush(stdout);
 }
 

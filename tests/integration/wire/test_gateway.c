@@ -311,6 +311,47 @@ static void test_frames_behind_hello_are_kept(void **state) {
   wsc_free(&c);
 }
 
+/* A hello larger than the receive buffer, sent as three WebSocket fragments (binary + two
+ * continuations, several lws pieces each): the gateway reassembles it into one message. */
+static void test_fragmented_hello_reassembled(void **state) {
+  fx_t *f = *state;
+  wsc_t c;
+  assert_int_equal(wsc_open(&c, f->base, f->port), 0);
+  assert_int_equal(wsc_upgrade(&c, "/ws", "kuack.v1", 3000), 101);
+  kq_proto_msg_t hello = {.type = KQ_PROTO_HELLO};
+  hello.hello.token = "tok";
+  hello.hello.agent_id = "agent-fragmented-hello-with-a-long-name-0123456789abcdef";
+  hello.hello.cpu_millis = 4000;
+  hello.hello.memory_bytes = 1 << 30;
+  kq_proto_kv_t labels[2] = {{"zone", "a-long-zone-name-to-make-the-hello-bigger"}, {"rack", "r-0123456789"}};
+  hello.hello.labels = labels;
+  hello.hello.nlabels = 2;
+  kq_proto_buf_t b;
+  kq_proto_buf_init(&b, 0);
+  assert_int_equal(kq_proto_encode(&hello, &b), KQ_OK);
+  const uint8_t *data = kq_proto_buf_data(&b);
+  size_t n = b.len;
+  assert_true(n > 2 * 64 && n < 3 * 125); /* larger than the 64-byte receive buffer; each fragment < 126 */
+  uint8_t buf[512];
+  size_t len = 0, cut[4] = {0, n / 3, 2 * n / 3, n};
+  for (int i = 0; i < 3; i++) {
+    size_t k = cut[i + 1] - cut[i];
+    buf[len++] = (uint8_t)((i == 2 ? 0x80 : 0) | (i == 0 ? 0x2 : 0x0)); /* FIN on the last; binary, then continuation */
+    buf[len++] = (uint8_t)(0x80 | k);
+    memset(buf + len, 0, 4); /* zero mask */
+    len += 4;
+    memcpy(buf + len, data + cut[i], k);
+    len += k;
+  }
+  kq_proto_buf_free(&b);
+  wsc_write(&c, buf, len);
+  kq_proto_msg_t pm;
+  assert_int_equal(next_pm(&c, 3000, &pm), KQ_PROTO_WELCOME);
+  kq_proto_msg_clear(&pm);
+  assert_int_equal(g_rec.up, 1);
+  wsc_free(&c);
+}
+
 static void test_wrong_subprotocol_refused(void **state) {
   fx_t *f = *state;
   wsc_t c;
@@ -593,6 +634,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_frames_behind_hello_are_kept, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_subprotocol_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_token_4003, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fragmented_hello_reassembled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_and_oversized_4000, setup, teardown),
       cmocka_unit_test_setup_teardown(test_duplicate_agent_4001, setup, teardown),
       cmocka_unit_test_setup_teardown(test_heartbeat_timeout_4008, setup, teardown),
