@@ -5,11 +5,19 @@
 ROOT=${KQ_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TC=$ROOT/../shared/k8s/testcluster
 PIDS=()
-fail() { echo "FAIL: $*" >&2; echo "--- kuack-node log" >&2; tail -n 80 "$NODE_LOG" >&2 || true; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- kuack-node log" >&2; tail -n 80 "$NODE_LOG" >&2 || true
+  if [ -f "$WORK/cluster/logs/kube-apiserver.log" ]; then
+    echo "--- kube-apiserver log" >&2; tail -n 20 "$WORK/cluster/logs/kube-apiserver.log" >&2 || true
+  fi
+  exit 1
+}
 k8s_cleanup() {
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # before `wait`: a kube-apiserver restarted by the test is the script's own child
   "$TC" down "$WORK/cluster" >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap k8s_cleanup EXIT

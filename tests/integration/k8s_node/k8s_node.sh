@@ -2,33 +2,12 @@
 # See CMakeLists.txt. usage: k8s_node.sh path/to/kuack-node
 set -euo pipefail
 NODE_BIN=${1:?usage: k8s_node.sh KUACK_NODE}
-ROOT=${KQ_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
-TC=$ROOT/../shared/k8s/testcluster
 WORK=$(mktemp -d /tmp/kq-k8s-node.XXXXXX)
-PIDS=()
-fail() { echo "FAIL: $*" >&2; echo "--- kuack-node log" >&2; tail -n 60 "$WORK/node.log" >&2 || true; exit 1; }
-cleanup() {
-  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$TC" down "$WORK/cluster" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# until DEADLINE_S CMD...: re-runs CMD every 0.2 s until it succeeds or the deadline passes.
-until_ok() {
-  local end=$((SECONDS + $1)); shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.2
-  done
-}
+NODE_LOG=$WORK/node.log
+# shellcheck source=../k8s_common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../k8s_common.sh"
 
-"$TC" up "$WORK/cluster" >/dev/null || fail "the test cluster did not start"
-# shellcheck disable=SC1091
-. "$WORK/cluster/env"
-export KUBECONFIG
-k() { kubectl --kubeconfig "$KUBECONFIG" "$@" 2>/dev/null; }
+cluster_up
 
 REGPORT=$(freeport)
 mkdir -p "$WORK/registry"
