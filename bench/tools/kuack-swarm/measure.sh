@@ -9,7 +9,7 @@ T=$(mktemp -d)
 ulimit -n 20000
 "$B/tests/integration/wire/kq-gateway-host" --port "$PORT" --token T --heartbeat-ms 1000 >"$T/host" 2>&1 &
 HP=$!
-while ! grep -q '^ready' "$T/host"; do sleep 0.1; done
+while ! grep -q '^ready' "$T/host" 2>/dev/null; do sleep 0.1; done
 sleep 1.2
 base=$(grep '^status' "$T/host" | tail -1)
 H=$((N / 2))
