@@ -203,7 +203,12 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 #define KQ_VIEW_INDEX_BUCKETS 512
 enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_LOAD = 3, KQ_VIX_NFAMILIES = 4 };
 /* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
- * rtt_us + 1 (so policy latency walks up from the fastest). */
+ * rtt_us + 1 (so policy latency walks up from the fastest). Its lists are split further by load
+ * level, floor(load * KQ_VIX_LOAD_LEVELS) capped at the last level (rtt_head/rtt_nonempty, not
+ * head/nonempty), so a cell (level k, bucket b) bounds a latency score from below by
+ * bucket_lo(b) * (1 + w * k / KQ_VIX_LOAD_LEVELS). */
+#define KQ_VIX_LOAD_LEVELS 16u
+uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i);
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us);
 /* The load family files browsers by load (the larger of used CPU and memory fractions) in
  * permille: the bucket of floor(load * 1000) (policy spread walks up from the least loaded). */
@@ -223,8 +228,11 @@ typedef struct kq_view_index {
   uint8_t *group;              /* current group; 0xff = not linked */
   uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
                                 * least possible spread key; found in index order with ctz) */
-  uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS];
+  uint8_t *level;              /* load level the RTT family files the browser under */
+  uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS]; /* RTT: unused */
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
+  uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_LOAD_LEVELS][KQ_VIEW_INDEX_BUCKETS];
+  uint64_t rtt_nonempty[KQ_VIX_NGROUPS][KQ_VIX_LOAD_LEVELS][KQ_VIEW_INDEX_BUCKETS / 64];
 } kq_view_index_t;
 
 /* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */

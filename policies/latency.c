@@ -10,56 +10,63 @@ static const kq_policy_param_spec_t latency_params[] = {
     {"unknown_rtt_ms", 250, 0, 60000, "RTT assumed for browsers not yet measured"},
 };
 
-/* Scores the browsers of RTT bucket b in `groups` into (best, bi): lower score, ties to the
- * lower index, as the scan. */
-static void score_bucket(const kq_view_index_t *ix, uint32_t b, unsigned groups,
-                         const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
-                         double w, double unknown_us, double *best, int32_t *bi) {
+/* Scores the browsers of RTT cell (level lv, bucket b) in `groups` into (best, bi): lower score,
+ * ties to the lower index, as the scan. The score is computed before the fit test, so a browser
+ * that cannot win costs no fit test. */
+static void score_cell(const kq_view_index_t *ix, uint32_t lv, uint32_t b, unsigned groups,
+                       const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
+                       double w, double unknown_us, double *best, int32_t *bi) {
   for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
     if (!(groups >> g & 1)) continue;
-    for (uint32_t i = ix->head[KQ_VIX_RTT][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
-      if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+    for (uint32_t i = ix->rtt_head[g][lv][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
       double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
       double score = (rtt + 1.0) * (1.0 + w * kq_policy_load(v, i));
-      if (*bi < 0 || score < *best || (score == *best && (int32_t)i < *bi)) {
-        *best = score;
-        *bi = (int32_t)i;
-      }
+      if (*bi >= 0 && (score > *best || (score == *best && (int32_t)i > *bi))) continue;
+      if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
+      *best = score;
+      *bi = (int32_t)i;
     }
   }
 }
 
-/* With the index: RTT buckets from the fastest up. A browser's score is at least rtt + 1 (its
- * load term is >= 1, since free <= capacity), and every browser in bucket b has rtt + 1 >=
- * bucket_lo(b), so the walk stops at the first bucket whose bound exceeds the best score; the
- * unmeasured browsers (bucket 0, scored with unknown_rtt_ms) are visited where their bound falls. */
+/* With the index: for each load level k from the least loaded, RTT buckets from the fastest up.
+ * Every browser in cell (k, b) scores at least bucket_lo(b) * (1 + w * k / L) (rtt + 1 >=
+ * bucket_lo(b), load >= k / L; rounding is monotone), so a level's walk stops at the first
+ * bucket whose bound exceeds the best score so far; the unmeasured browsers (bucket 0, scored
+ * with unknown_rtt_ms) are visited at the end of each level unless their bound exceeds it. A
+ * cell is skipped only when its bound is strictly above the best, so every browser that could
+ * tie is seen and the scan's tie rule (lower index) holds. */
 static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *req,
                                const kq_view_t *v, const uint8_t *excluded, double w,
                                double unknown_us) {
   unsigned groups = req->gpu ? (1u << KQ_VIX_GROUP_GPU) | (1u << (KQ_VIX_GROUP_GPU | 1u))
                              : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
-  double best = 0, unk_bound = unknown_us + 1.0;
+  double best = 0, unk_lo = unknown_us + 1.0;
   int32_t bi = -1;
-  bool unk_done = req->max_rtt_us > 0; /* unmeasured browsers never satisfy max-rtt */
-  for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64; wd++) {
-    uint64_t m = 0;
-    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
-      if (groups >> g & 1) m |= ix->nonempty[KQ_VIX_RTT][g][wd];
-    if (wd == 0) m &= ~1ull; /* bucket 0 is visited by bound below */
-    for (; m; m &= m - 1) {
-      uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
-      double bound = (double)kq_view_index_bucket_lo(b);
-      if (!unk_done && unk_bound <= bound) {
-        score_bucket(ix, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
-        unk_done = true;
+  for (uint32_t lv = 0; lv < KQ_VIX_LOAD_LEVELS; lv++) {
+    double factor = 1.0 + w * ((double)lv / KQ_VIX_LOAD_LEVELS);
+    if (bi >= 0 && factor > best) break; /* rtt + 1 >= 1: no later level can win */
+    bool stop = false;
+    for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64 && !stop; wd++) {
+      uint64_t m = 0;
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+        if (groups >> g & 1) m |= ix->rtt_nonempty[g][lv][wd];
+      if (wd == 0) m &= ~1ull; /* bucket 0 (unmeasured) below */
+      for (; m; m &= m - 1) {
+        uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
+        double lo = (double)kq_view_index_bucket_lo(b);
+        if ((bi >= 0 && lo * factor > best) ||
+            (req->max_rtt_us > 0 && lo - 1.0 > (double)req->max_rtt_us)) {
+          stop = true;
+          break;
+        }
+        score_cell(ix, lv, b, groups, req, v, excluded, w, unknown_us, &best, &bi);
       }
-      if (bi >= 0 && bound > best) return bi;
-      if (req->max_rtt_us > 0 && bound - 1.0 > (double)req->max_rtt_us) return bi;
-      score_bucket(ix, b, groups, req, v, excluded, w, unknown_us, &best, &bi);
     }
+    /* unmeasured browsers never satisfy max-rtt */
+    if (req->max_rtt_us <= 0 && (bi < 0 || unk_lo * factor <= best))
+      score_cell(ix, lv, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
   }
-  if (!unk_done && (bi < 0 || unk_bound <= best))
-    score_bucket(ix, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
   return bi;
 }
 
