@@ -203,12 +203,24 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 #define KQ_VIEW_INDEX_BUCKETS 512
 enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_LOAD = 3, KQ_VIX_NFAMILIES = 4 };
 /* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
- * rtt_us + 1 (so policy latency walks up from the fastest). Its lists are split further by load
- * level, floor(load * KQ_VIX_LOAD_LEVELS) capped at the last level (rtt_head/rtt_nonempty, not
- * head/nonempty), so a cell (level k, bucket b) bounds a latency score from below by
- * bucket_lo(b) * (1 + w * k / KQ_VIX_LOAD_LEVELS). */
-#define KQ_VIX_LOAD_LEVELS 16u
+ * rtt_us + 1, capped at KQ_VIX_RTT_BUCKETS - 1 (~2.4 h; so policy latency walks up from the
+ * fastest). Its lists are split further into cells (rtt_head/rtt_nonempty, not head/nonempty):
+ * cell = load level * KQ_VIX_FIT_CLASSES + fit class, where the load level is
+ * floor(load * KQ_VIX_LOAD_LEVELS) capped at the last level, and the fit class is the smaller of
+ * the free CPU's and free memory's size class (kq_view_index_fit_class). A browser in cell
+ * (level k, bucket b) scores at least bucket_lo(b) * (1 + w * k / KQ_VIX_LOAD_LEVELS) for
+ * latency, and fits a request only if its fit class is at least the request's. */
+#define KQ_VIX_LOAD_LEVELS 8u
+#define KQ_VIX_FIT_CLASSES 4u
+#define KQ_VIX_RTT_CELLS (KQ_VIX_LOAD_LEVELS * KQ_VIX_FIT_CLASSES)
+#define KQ_VIX_RTT_BUCKETS 256u
 uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i);
+/* Size class of an amount: CPU (millicores) 0: < 250m, 1: < 1000m, 2: < 4000m, 3: more; memory
+ * the same at 256Mi, 1Gi and 4Gi; the class of a (cpu, memory) pair is the smaller. Monotone, so
+ * free >= request implies class(free) >= class(request). */
+uint32_t kq_view_index_fit_class(int64_t cpu_millis, int64_t mem_bytes);
+/* The cell the RTT family files browser i under. */
+uint32_t kq_view_index_rtt_cell(const kq_view_t *v, uint32_t i);
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us);
 /* The load family files browsers by load (the larger of used CPU and memory fractions) in
  * permille: the bucket of floor(load * 1000) (policy spread walks up from the least loaded). */
@@ -228,11 +240,11 @@ typedef struct kq_view_index {
   uint8_t *group;              /* current group; 0xff = not linked */
   uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
                                 * least possible spread key; found in index order with ctz) */
-  uint8_t *level;              /* load level the RTT family files the browser under */
+  uint8_t *cell;               /* cell the RTT family files the browser under */
   uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS]; /* RTT: unused */
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
-  uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_LOAD_LEVELS][KQ_VIEW_INDEX_BUCKETS];
-  uint64_t rtt_nonempty[KQ_VIX_NGROUPS][KQ_VIX_LOAD_LEVELS][KQ_VIEW_INDEX_BUCKETS / 64];
+  uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS];
+  uint64_t rtt_nonempty[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS / 64];
 } kq_view_index_t;
 
 /* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */

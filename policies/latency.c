@@ -13,12 +13,14 @@ static const kq_policy_param_spec_t latency_params[] = {
 /* Scores the browsers of RTT cell (level lv, bucket b) in `groups` into (best, bi): lower score,
  * ties to the lower index, as the scan. The score is computed before the fit test, so a browser
  * that cannot win costs no fit test. */
-static void score_cell(const kq_view_index_t *ix, uint32_t lv, uint32_t b, unsigned groups,
-                       const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
-                       double w, double unknown_us, double *best, int32_t *bi) {
+static void score_cell(const kq_view_index_t *ix, uint32_t lv, uint32_t cls, uint32_t b,
+                       unsigned groups, const kq_place_req_t *req, const kq_view_t *v,
+                       const uint8_t *excluded, double w, double unknown_us, double *best,
+                       int32_t *bi) {
   for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
     if (!(groups >> g & 1)) continue;
-    for (uint32_t i = ix->rtt_head[g][lv][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
+    for (uint32_t c = lv * KQ_VIX_FIT_CLASSES + cls; c < (lv + 1) * KQ_VIX_FIT_CLASSES; c++)
+    for (uint32_t i = ix->rtt_head[g][c][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_RTT][i]) {
       double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
       double score = (rtt + 1.0) * (1.0 + w * kq_policy_load(v, i));
       if (*bi >= 0 && (score > *best || (score == *best && (int32_t)i > *bi))) continue;
@@ -43,14 +45,18 @@ static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *
                              : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
   double best = 0, unk_lo = unknown_us + 1.0;
   int32_t bi = -1;
+  /* cells whose fit class is below the request's hold no browser that fits */
+  uint32_t cls = kq_view_index_fit_class(req->cpu_millis, req->mem_bytes);
   for (uint32_t lv = 0; lv < KQ_VIX_LOAD_LEVELS; lv++) {
     double factor = 1.0 + w * ((double)lv / KQ_VIX_LOAD_LEVELS);
     if (bi >= 0 && factor > best) break; /* rtt + 1 >= 1: no later level can win */
     bool stop = false;
-    for (uint32_t wd = 0; wd < KQ_VIEW_INDEX_BUCKETS / 64 && !stop; wd++) {
+    for (uint32_t wd = 0; wd < KQ_VIX_RTT_BUCKETS / 64 && !stop; wd++) {
       uint64_t m = 0;
       for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
-        if (groups >> g & 1) m |= ix->rtt_nonempty[g][lv][wd];
+        if (groups >> g & 1)
+          for (uint32_t c = lv * KQ_VIX_FIT_CLASSES + cls; c < (lv + 1) * KQ_VIX_FIT_CLASSES; c++)
+            m |= ix->rtt_nonempty[g][c][wd];
       if (wd == 0) m &= ~1ull; /* bucket 0 (unmeasured) below */
       for (; m; m &= m - 1) {
         uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
@@ -60,12 +66,12 @@ static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *
           stop = true;
           break;
         }
-        score_cell(ix, lv, b, groups, req, v, excluded, w, unknown_us, &best, &bi);
+        score_cell(ix, lv, cls, b, groups, req, v, excluded, w, unknown_us, &best, &bi);
       }
     }
     /* unmeasured browsers never satisfy max-rtt */
     if (req->max_rtt_us <= 0 && (bi < 0 || unk_lo * factor <= best))
-      score_cell(ix, lv, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
+      score_cell(ix, lv, cls, 0, groups, req, v, excluded, w, unknown_us, &best, &bi);
   }
   return bi;
 }

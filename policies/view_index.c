@@ -26,7 +26,8 @@ uint32_t kq_view_index_bucket(int64_t x) {
 }
 
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us) {
-  return rtt_us < 0 ? 0 : kq_view_index_bucket(rtt_us < INT64_MAX ? rtt_us + 1 : rtt_us);
+  uint32_t b = rtt_us < 0 ? 0 : kq_view_index_bucket(rtt_us < INT64_MAX ? rtt_us + 1 : rtt_us);
+  return b < KQ_VIX_RTT_BUCKETS ? b : KQ_VIX_RTT_BUCKETS - 1;
 }
 
 uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
@@ -37,6 +38,18 @@ uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
 uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i) {
   double l = kq_policy_load(v, i) * KQ_VIX_LOAD_LEVELS; /* exact scaling: floor(l) / L <= load */
   return l >= KQ_VIX_LOAD_LEVELS - 1 ? KQ_VIX_LOAD_LEVELS - 1 : (uint32_t)l;
+}
+
+uint32_t kq_view_index_fit_class(int64_t cpu_millis, int64_t mem_bytes) {
+  const int64_t mi = 1024 * 1024;
+  uint32_t c = cpu_millis < 250 ? 0 : cpu_millis < 1000 ? 1 : cpu_millis < 4000 ? 2 : 3;
+  uint32_t m = mem_bytes < 256 * mi ? 0 : mem_bytes < 1024 * mi ? 1 : mem_bytes < 4096 * mi ? 2 : 3;
+  return c < m ? c : m;
+}
+
+uint32_t kq_view_index_rtt_cell(const kq_view_t *v, uint32_t i) {
+  return kq_view_index_load_level(v, i) * KQ_VIX_FIT_CLASSES +
+         kq_view_index_fit_class(v->free_cpu_millis[i], v->free_mem_bytes[i]);
 }
 
 int64_t kq_view_index_bucket_lo(uint32_t b) {
@@ -66,7 +79,7 @@ void kq_view_index_free(kq_view_index_t *ix) {
     free(ix->bucket[f]);
   }
   free(ix->group);
-  free(ix->level);
+  free(ix->cell);
   free(ix->idle);
   kq_view_index_init(ix);
 }
@@ -81,13 +94,13 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
     ix->bucket[f] = xrealloc(ix->bucket[f], (size_t)nc * sizeof *ix->bucket[f]);
   }
   ix->group = xrealloc(ix->group, nc);
-  ix->level = xrealloc(ix->level, nc);
+  ix->cell = xrealloc(ix->cell, nc);
   ix->idle = xrealloc(ix->idle, (size_t)(nc / 64) * sizeof *ix->idle);
   memset(ix->idle + ix->cap / 64, 0, (size_t)((nc - ix->cap) / 64) * sizeof *ix->idle);
   ix->cap = nc;
 }
 
-/* The list head of (family f, group g, bucket b) for browser i's load level (RTT family). */
+/* The list head of (family f, group g, bucket b), in cell lvl for the RTT family. */
 static inline uint32_t *head_of(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t lvl) {
   return f == KQ_VIX_RTT ? &ix->rtt_head[g][lvl][b] : &ix->head[f][g][b];
 }
@@ -98,22 +111,22 @@ static inline uint64_t *nonempty_of(kq_view_index_t *ix, int f, uint32_t g, uint
 }
 
 static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i) {
-  uint32_t *hp = head_of(ix, f, g, b, ix->level[i]), h = *hp;
+  uint32_t *hp = head_of(ix, f, g, b, ix->cell[i]), h = *hp;
   ix->next[f][i] = h;
   ix->prev[f][i] = NONE;
   if (h != NONE) ix->prev[f][h] = i;
   *hp = i;
   ix->bucket[f][i] = (uint16_t)b;
-  *nonempty_of(ix, f, g, b, ix->level[i]) |= 1ull << (b % 64);
+  *nonempty_of(ix, f, g, b, ix->cell[i]) |= 1ull << (b % 64);
 }
 
 static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   uint32_t b = ix->bucket[f][i], n = ix->next[f][i], p = ix->prev[f][i];
-  uint32_t *hp = head_of(ix, f, g, b, ix->level[i]);
+  uint32_t *hp = head_of(ix, f, g, b, ix->cell[i]);
   if (p != NONE) ix->next[f][p] = n;
   else *hp = n;
   if (n != NONE) ix->prev[f][n] = p;
-  if (*hp == NONE) *nonempty_of(ix, f, g, b, ix->level[i]) &= ~(1ull << (b % 64));
+  if (*hp == NONE) *nonempty_of(ix, f, g, b, ix->cell[i]) &= ~(1ull << (b % 64));
 }
 
 static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
@@ -142,15 +155,15 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
   uint32_t br = kq_view_index_rtt_bucket(v->rtt_us[i]);
   uint32_t bl = kq_view_index_load_bucket(v, i);
-  uint32_t lv = kq_view_index_load_level(v, i);
+  uint32_t lv = kq_view_index_rtt_cell(v, i);
   set_idle(ix, i, idle_of(v, i, g));
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
-      ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl && ix->level[i] == lv)
+      ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl && ix->cell[i] == lv)
     return;
   if (og != UNLINKED)
     for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, og, i);
-  ix->level[i] = (uint8_t)lv;
+  ix->cell[i] = (uint8_t)lv;
   link_(ix, KQ_VIX_CPU, g, bc, i);
   link_(ix, KQ_VIX_MEM, g, bm, i);
   link_(ix, KQ_VIX_RTT, g, br, i);
@@ -161,14 +174,14 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
 /* Relabels entry `from` as `to` (to is unlinked), keeping its place in every list. */
 static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   uint32_t g = ix->group[from];
-  ix->level[to] = ix->level[from];
+  ix->cell[to] = ix->cell[from];
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     uint32_t n = ix->next[f][from], p = ix->prev[f][from];
     ix->next[f][to] = n;
     ix->prev[f][to] = p;
     ix->bucket[f][to] = ix->bucket[f][from];
     if (p != NONE) ix->next[f][p] = to;
-    else *head_of(ix, f, g, ix->bucket[f][from], ix->level[from]) = to;
+    else *head_of(ix, f, g, ix->bucket[f][from], ix->cell[from]) = to;
     if (n != NONE) ix->prev[f][n] = to;
   }
   ix->group[to] = (uint8_t)g;
@@ -202,8 +215,8 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
   kq_view_index_t *mix = (kq_view_index_t *)ix; /* head_of/nonempty_of only read here */
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
-      for (uint32_t lv = 0; lv < (f == KQ_VIX_RTT ? KQ_VIX_LOAD_LEVELS : 1u); lv++)
-      for (uint32_t b = 0; b < KQ_VIEW_INDEX_BUCKETS; b++) {
+      for (uint32_t lv = 0; lv < (f == KQ_VIX_RTT ? KQ_VIX_RTT_CELLS : 1u); lv++)
+      for (uint32_t b = 0; b < (f == KQ_VIX_RTT ? KQ_VIX_RTT_BUCKETS : KQ_VIEW_INDEX_BUCKETS); b++) {
         bool bit = *nonempty_of(mix, f, g, b, lv) >> (b % 64) & 1;
         uint32_t h = *head_of(mix, f, g, b, lv);
         if (bit != (h != NONE)) return false;
@@ -213,7 +226,7 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
         for (uint32_t i = h; i != NONE; i = ix->next[f][i]) {
           if (i >= v->n || ix->prev[f][i] != prev || ix->group[i] != g ||
               ix->bucket[f][i] != b || seen[f] > v->n ||
-              (f == KQ_VIX_RTT && (ix->level[i] != lv || kq_view_index_load_level(v, i) != lv)))
+              (f == KQ_VIX_RTT && (ix->cell[i] != lv || kq_view_index_rtt_cell(v, i) != lv)))
             return false;
           uint32_t want = f == KQ_VIX_CPU   ? kq_view_index_bucket(v->free_cpu_millis[i])
                           : f == KQ_VIX_MEM ? kq_view_index_bucket(v->free_mem_bytes[i])
