@@ -27,6 +27,12 @@ typedef struct sched {
   uint32_t nqueue, queue_cap;
   uint64_t seq, placements, decisions;
   bool retry_queued;
+  /* re-explaining waiting Pods (each explanation scans every browser): at once after a browser
+   * or policy change, after releases at most once per SCHED_EXPLAIN_INTERVAL_NS, the deferred
+   * one from a timer so a waiting Pod's reason is still brought up to date */
+  bool explain_now;
+  uint64_t explain_after_ns;
+  kq_timer_id_t explain_timer;
   /* metrics */
   kq_metrics_t *metrics;
   kq_histogram_t *m_latency;
@@ -334,6 +340,32 @@ static void notify_waiting(sched_t *s, sched_pod_t *p) {
   send_waiting(s, p, KQ_SCHED_REASON_WAITING, msg, s->nqueue);
 }
 
+/* Minimum time between two release-driven re-explanations of the waiting queue. */
+#define SCHED_EXPLAIN_INTERVAL_NS 1000000000ull
+#define SCHED_EXPLAIN_TAG 0x6578706cull /* "expl" */
+#define SCHED_EXPLAIN_MAX 16            /* queue head re-explained per pass */
+
+/* Tells the first waiting Pods their current reason (each only if it changed). */
+static void explain_queue(sched_t *s) {
+  for (uint32_t r = 0; r < s->nqueue && r < SCHED_EXPLAIN_MAX; r++) notify_waiting(s, s->queue[r]);
+  s->explain_now = false;
+  s->explain_after_ns = kq_now_ns(kq_system_clock(kq_actor_system(s->self))) +
+                        SCHED_EXPLAIN_INTERVAL_NS;
+}
+
+/* After a retry pass: re-explain now when a browser or the policy changed or the interval has
+ * passed since the last time, else once the interval ends (one timer at a time). */
+static void maybe_explain(sched_t *s) {
+  if (!s->nqueue) return;
+  uint64_t now = kq_now_ns(kq_system_clock(kq_actor_system(s->self)));
+  if (s->explain_now || now >= s->explain_after_ns) {
+    explain_queue(s);
+    return;
+  }
+  if (!s->explain_timer)
+    s->explain_timer = kq_timer_start(s->self, s->explain_after_ns - now, 0, SCHED_EXPLAIN_TAG);
+}
+
 static void nudge(sched_t *s) {
   if (s->retry_queued || !s->nqueue) return;
   s->retry_queued = true;
@@ -432,6 +464,7 @@ static void on_browser_event(sched_t *s, kq_browser_event_msg_t *e) {
     case KQ_BROWSER_UP:
     case KQ_BROWSER_CHANGED:
       sv_upsert(&s->view, &e->info);
+      s->explain_now = true;
       nudge(s);
       break;
     case KQ_BROWSER_DOWN:
@@ -458,6 +491,7 @@ static void on_set_policy(sched_t *s, kq_sched_set_policy_msg_t *m) {
       KQ_INFO(COMP, "placement policy changed", "from=%s to=%s", s->policy.vt->name, st.vt->name);
     s->policy = st;
     text = kq_asprintf("placement policy is now %s", st.vt->name);
+    s->explain_now = true;
     nudge(s);
   }
   if (!m->hdr.from) {
@@ -535,9 +569,15 @@ static void sched_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
     case KQ_SCHED_MSG_RETRY_: {
       retry_pass(s);
       /* the ones still waiting learn the current reason if it changed */
-      for (uint32_t r = 0; r < s->nqueue && r < 16; r++) notify_waiting(s, s->queue[r]);
+      maybe_explain(s);
       break;
     }
+    case KQ_MSG_TIMER:
+      if (((kq_timer_msg_t *)m)->tag == SCHED_EXPLAIN_TAG) {
+        s->explain_timer = 0;
+        if (s->nqueue) explain_queue(s);
+      }
+      break;
     default:
       KQ_DEBUG(COMP, "unexpected message", "id=%u", m->id);
   }

@@ -271,6 +271,33 @@ static void test_metrics(void **st) {
   free(text);
 }
 
+/* After releases a waiting Pod is re-explained at most once a second (each explanation scans
+ * every browser); the deferred explanation still comes, from a timer. */
+static void test_reexplained_after_releases(void **st) {
+  ctx_t *c = *st;
+  sf_browser(c->h, c->sched, KQ_BROWSER_UP, c->b1, "b-1", 4000, 16 * GI);
+  const char *run[] = {"a", "b", "c"};
+  const int64_t cpu[] = {1000, 1000, 1500};
+  for (int i = 0; i < 3; i++) {
+    sf_place(c->h, c->sched, c->pod, run[i], cpu[i], MI, 0);
+    kq_msg_free(&expect_placed(c, run[i], c->b1)->hdr);
+  }
+  sf_place(c->h, c->sched, c->pod, "w", 3500, MI, 0);
+  expect_waiting(c, "w", "no browser has 3500m CPU free (largest free: 500m on b-1)");
+  sf_pod(c->h, c->sched, KQ_SCHED_MSG_RELEASE, "c"); /* first release: explained at once */
+  expect_waiting(c, "w", "no browser has 3500m CPU free (largest free: 2000m on b-1)");
+  sf_pod(c->h, c->sched, KQ_SCHED_MSG_RELEASE, "b"); /* within the second: deferred */
+  kq_h_expect_none(c->h, c->pod);
+  kq_h_advance(c->h, 999999999);
+  kq_h_expect_none(c->h, c->pod);
+  kq_h_advance(c->h, 1);
+  expect_waiting(c, "w", "no browser has 3500m CPU free (largest free: 3000m on b-1)");
+  sf_pod(c->h, c->sched, KQ_SCHED_MSG_RELEASE, "a"); /* capacity: placed, no waiting */
+  kq_msg_free(&expect_placed(c, "w", c->b1)->hdr);
+  kq_h_advance(c->h, 2000000000);
+  kq_h_expect_none(c->h, c->pod);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_explained_placement, setup, teardown),
@@ -280,6 +307,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_selector_and_exclude, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_switch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reexplained_after_releases, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
