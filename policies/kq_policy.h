@@ -203,19 +203,21 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 #define KQ_VIEW_INDEX_BUCKETS 512
 enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_LOAD = 3, KQ_VIX_NFAMILIES = 4 };
 /* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
- * rtt_us + 1, capped at KQ_VIX_RTT_BUCKETS - 1 (~2.4 h; so policy latency walks up from the
- * fastest). Its lists are split further into cells (rtt_head/rtt_nonempty, not head/nonempty):
+ * rtt_us + 1 on a finer scale (kq_view_index_rtt_bucket_lo; so policy latency walks up from
+ * the fastest), capped at KQ_VIX_RTT_BUCKETS - 1. Its lists are split further into cells (rtt_head/rtt_nonempty, not head/nonempty):
  * cell = load level * KQ_VIX_FIT_CLASSES + fit class, where the load level is
  * floor(load * KQ_VIX_LOAD_LEVELS) capped at the last level, and the fit class is the smaller of
  * the free CPU's and free memory's size class (kq_view_index_fit_class). A browser in cell
  * (level k, bucket b) scores at least bucket_lo(b) * (1 + w * k / KQ_VIX_LOAD_LEVELS) for
  * latency, and fits a request only if its fit class is at least the request's. */
-#define KQ_VIX_LOAD_LEVELS 8u
-#define KQ_VIX_FIT_CLASSES 4u
+#define KQ_VIX_LOAD_LEVELS 16u
+#define KQ_VIX_FIT_CLASSES 1u /* 1 = split off: 4 classes measured no gain on the bench */
 #define KQ_VIX_RTT_CELLS (KQ_VIX_LOAD_LEVELS * KQ_VIX_FIT_CLASSES)
-#define KQ_VIX_RTT_BUCKETS 256u
+#define KQ_VIX_RTT_BUCKETS 768u /* finer than the others: exact below 64, then 32 per power of two */
+/* Lowest rtt_us + 1 in RTT bucket b (b >= 1). */
+int64_t kq_view_index_rtt_bucket_lo(uint32_t b);
 uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i);
-/* Size class of an amount: CPU (millicores) 0: < 250m, 1: < 1000m, 2: < 4000m, 3: more; memory
+/* Size class (clamped to KQ_VIX_FIT_CLASSES - 1) of an amount: CPU (millicores) 0: < 250m, 1: < 1000m, 2: < 4000m, 3: more; memory
  * the same at 256Mi, 1Gi and 4Gi; the class of a (cpu, memory) pair is the smaller. Monotone, so
  * free >= request implies class(free) >= class(request). */
 uint32_t kq_view_index_fit_class(int64_t cpu_millis, int64_t mem_bytes);
@@ -245,6 +247,7 @@ typedef struct kq_view_index {
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
   uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS];
   uint64_t rtt_nonempty[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS / 64];
+  uint64_t rtt_words[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS]; /* bit w: rtt_nonempty[..][w] != 0 */
 } kq_view_index_t;
 
 /* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */

@@ -51,7 +51,13 @@ static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *
     double factor = 1.0 + w * ((double)lv / KQ_VIX_LOAD_LEVELS);
     if (bi >= 0 && factor > best) break; /* rtt + 1 >= 1: no later level can win */
     bool stop = false;
-    for (uint32_t wd = 0; wd < KQ_VIX_RTT_BUCKETS / 64 && !stop; wd++) {
+    uint64_t words = 0;
+    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+      if (groups >> g & 1)
+        for (uint32_t c = lv * KQ_VIX_FIT_CLASSES + cls; c < (lv + 1) * KQ_VIX_FIT_CLASSES; c++)
+          words |= ix->rtt_words[g][c];
+    for (; words && !stop; words &= words - 1) {
+      uint32_t wd = (uint32_t)__builtin_ctzll(words);
       uint64_t m = 0;
       for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
         if (groups >> g & 1)
@@ -60,7 +66,7 @@ static int32_t latency_indexed(const kq_view_index_t *ix, const kq_place_req_t *
       if (wd == 0) m &= ~1ull; /* bucket 0 (unmeasured) below */
       for (; m; m &= m - 1) {
         uint32_t b = wd * 64 + (uint32_t)__builtin_ctzll(m);
-        double lo = (double)kq_view_index_bucket_lo(b);
+        double lo = (double)kq_view_index_rtt_bucket_lo(b);
         if ((bi >= 0 && lo * factor > best) ||
             (req->max_rtt_us > 0 && lo - 1.0 > (double)req->max_rtt_us)) {
           stop = true;

@@ -25,9 +25,23 @@ uint32_t kq_view_index_bucket(int64_t x) {
   return 16u + (e - 4u) * 8u + (uint32_t)((x >> (e - 3u)) & 7);
 }
 
+/* RTT buckets: exact below 64, then 32 per power of two (3% wide), the last one open. */
+#define RTT_SUB 5u
 uint32_t kq_view_index_rtt_bucket(int64_t rtt_us) {
-  uint32_t b = rtt_us < 0 ? 0 : kq_view_index_bucket(rtt_us < INT64_MAX ? rtt_us + 1 : rtt_us);
-  return b < KQ_VIX_RTT_BUCKETS ? b : KQ_VIX_RTT_BUCKETS - 1;
+  if (rtt_us < 0) return 0;
+  uint64_t x = (uint64_t)rtt_us + 1;
+  if (x < (2u << RTT_SUB)) return (uint32_t)x;
+  uint32_t e = 63u - (uint32_t)__builtin_clzll(x);
+  uint64_t b = (2u << RTT_SUB) + (uint64_t)(e - RTT_SUB - 1) * (1u << RTT_SUB) +
+               ((x >> (e - RTT_SUB)) & ((1u << RTT_SUB) - 1));
+  return b < KQ_VIX_RTT_BUCKETS ? (uint32_t)b : KQ_VIX_RTT_BUCKETS - 1;
+}
+
+int64_t kq_view_index_rtt_bucket_lo(uint32_t b) {
+  if (b < (2u << RTT_SUB)) return b;
+  uint32_t e = RTT_SUB + 1 + (b - (2u << RTT_SUB)) / (1u << RTT_SUB);
+  uint32_t sub = (b - (2u << RTT_SUB)) % (1u << RTT_SUB);
+  return (int64_t)((1u << RTT_SUB) + sub) << (e - RTT_SUB);
 }
 
 uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
@@ -44,7 +58,8 @@ uint32_t kq_view_index_fit_class(int64_t cpu_millis, int64_t mem_bytes) {
   const int64_t mi = 1024 * 1024;
   uint32_t c = cpu_millis < 250 ? 0 : cpu_millis < 1000 ? 1 : cpu_millis < 4000 ? 2 : 3;
   uint32_t m = mem_bytes < 256 * mi ? 0 : mem_bytes < 1024 * mi ? 1 : mem_bytes < 4096 * mi ? 2 : 3;
-  return c < m ? c : m;
+  c = c < m ? c : m;
+  return c < KQ_VIX_FIT_CLASSES ? c : KQ_VIX_FIT_CLASSES - 1;
 }
 
 uint32_t kq_view_index_rtt_cell(const kq_view_t *v, uint32_t i) {
@@ -118,6 +133,7 @@ static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i
   *hp = i;
   ix->bucket[f][i] = (uint16_t)b;
   *nonempty_of(ix, f, g, b, ix->cell[i]) |= 1ull << (b % 64);
+  if (f == KQ_VIX_RTT) ix->rtt_words[g][ix->cell[i]] |= 1ull << (b / 64);
 }
 
 static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
@@ -126,7 +142,10 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   if (p != NONE) ix->next[f][p] = n;
   else *hp = n;
   if (n != NONE) ix->prev[f][n] = p;
-  if (*hp == NONE) *nonempty_of(ix, f, g, b, ix->cell[i]) &= ~(1ull << (b % 64));
+  if (*hp != NONE) return;
+  uint64_t *ne = nonempty_of(ix, f, g, b, ix->cell[i]);
+  *ne &= ~(1ull << (b % 64));
+  if (f == KQ_VIX_RTT && !*ne) ix->rtt_words[g][ix->cell[i]] &= ~(1ull << (b / 64));
 }
 
 static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
@@ -220,7 +239,11 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
         bool bit = *nonempty_of(mix, f, g, b, lv) >> (b % 64) & 1;
         uint32_t h = *head_of(mix, f, g, b, lv);
         if (bit != (h != NONE)) return false;
-        if (f == KQ_VIX_RTT && (ix->head[f][g][b] != NONE || ix->nonempty[f][g][b / 64]))
+        if (f == KQ_VIX_RTT &&
+            ((b < KQ_VIEW_INDEX_BUCKETS &&
+              (ix->head[f][g][b] != NONE || ix->nonempty[f][g][b / 64])) ||
+                                ((ix->rtt_words[g][lv] >> (b / 64) & 1) !=
+                                 (ix->rtt_nonempty[g][lv][b / 64] != 0))))
           return false;
         uint32_t prev = NONE;
         for (uint32_t i = h; i != NONE; i = ix->next[f][i]) {
