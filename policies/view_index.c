@@ -95,6 +95,9 @@ void kq_view_index_free(kq_view_index_t *ix) {
   }
   free(ix->group);
   free(ix->cell);
+  free(ix->heap);
+  free(ix->hpos);
+  free(ix->hkey);
   free(ix->idle);
   kq_view_index_init(ix);
 }
@@ -110,6 +113,9 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   }
   ix->group = xrealloc(ix->group, nc);
   ix->cell = xrealloc(ix->cell, nc);
+  ix->heap = xrealloc(ix->heap, (size_t)nc * sizeof *ix->heap);
+  ix->hpos = xrealloc(ix->hpos, (size_t)nc * sizeof *ix->hpos);
+  ix->hkey = xrealloc(ix->hkey, (size_t)nc * sizeof *ix->hkey);
   ix->idle = xrealloc(ix->idle, (size_t)(nc / 64) * sizeof *ix->idle);
   memset(ix->idle + ix->cap / 64, 0, (size_t)((nc - ix->cap) / 64) * sizeof *ix->idle);
   ix->cap = nc;
@@ -148,6 +154,62 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   if (f == KQ_VIX_RTT && !*ne) ix->rtt_words[g][ix->cell[i]] &= ~(1ull << (b / 64));
 }
 
+/* ---- the (free CPU, index) max-heap ---- */
+
+static inline bool heap_above(const kq_view_index_t *ix, uint32_t p, uint32_t q) {
+  return ix->hkey[p] > ix->hkey[q] || (ix->hkey[p] == ix->hkey[q] && ix->heap[p] > ix->heap[q]);
+}
+
+static void heap_swap(kq_view_index_t *ix, uint32_t p, uint32_t q) {
+  uint32_t t = ix->heap[p];
+  int64_t k = ix->hkey[p];
+  ix->heap[p] = ix->heap[q];
+  ix->hkey[p] = ix->hkey[q];
+  ix->heap[q] = t;
+  ix->hkey[q] = k;
+  ix->hpos[ix->heap[p]] = p;
+  ix->hpos[ix->heap[q]] = q;
+}
+
+/* Restores the heap order around position p (its key or browser changed). */
+static void heap_fix(kq_view_index_t *ix, uint32_t p) {
+  while (p && heap_above(ix, p, (p - 1) / 2)) {
+    heap_swap(ix, p, (p - 1) / 2);
+    p = (p - 1) / 2;
+  }
+  for (;;) {
+    uint32_t l = 2 * p + 1, r = l + 1, m = p;
+    if (l < ix->nheap && heap_above(ix, l, m)) m = l;
+    if (r < ix->nheap && heap_above(ix, r, m)) m = r;
+    if (m == p) return;
+    heap_swap(ix, p, m);
+    p = m;
+  }
+}
+
+static void heap_set(kq_view_index_t *ix, uint32_t i, int64_t key) {
+  uint32_t p = ix->hpos[i];
+  if (p == NONE) {
+    p = ix->nheap++;
+    ix->heap[p] = i;
+    ix->hpos[i] = p;
+  } else if (ix->hkey[p] == key) {
+    return;
+  }
+  ix->hkey[p] = key;
+  heap_fix(ix, p);
+}
+
+static void heap_erase(kq_view_index_t *ix, uint32_t i) {
+  uint32_t p = ix->hpos[i], last = --ix->nheap;
+  ix->hpos[i] = NONE;
+  if (p == last) return;
+  ix->heap[p] = ix->heap[last];
+  ix->hkey[p] = ix->hkey[last];
+  ix->hpos[ix->heap[p]] = p;
+  heap_fix(ix, p);
+}
+
 static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
   if (on) ix->idle[i / 64] |= 1ull << (i % 64);
   else ix->idle[i / 64] &= ~(1ull << (i % 64));
@@ -166,7 +228,10 @@ static inline uint32_t group_of(const kq_view_t *v, uint32_t i) {
 void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   if (i >= ix->n) { /* append (i == n) */
     grow(ix, i + 1);
-    for (uint32_t j = ix->n; j <= i; j++) ix->group[j] = UNLINKED;
+    for (uint32_t j = ix->n; j <= i; j++) {
+      ix->group[j] = UNLINKED;
+      ix->hpos[j] = NONE;
+    }
     ix->n = i + 1;
   }
   uint32_t g = group_of(v, i);
@@ -176,6 +241,8 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bl = kq_view_index_load_bucket(v, i);
   uint32_t lv = kq_view_index_rtt_cell(v, i);
   set_idle(ix, i, idle_of(v, i, g));
+  if (g != KQ_VIX_GROUP_UNAVAILABLE) heap_set(ix, i, v->free_cpu_millis[i]);
+  else if (ix->hpos[i] != NONE) heap_erase(ix, i);
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
       ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl && ix->cell[i] == lv)
@@ -205,6 +272,13 @@ static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   }
   ix->group[to] = (uint8_t)g;
   ix->group[from] = UNLINKED;
+  uint32_t hp = ix->hpos[from]; /* same key, lower index: may sink */
+  ix->hpos[from] = NONE;
+  ix->hpos[to] = hp;
+  if (hp != NONE) {
+    ix->heap[hp] = to;
+    heap_fix(ix, hp);
+  }
   set_idle(ix, to, ix->idle[from / 64] >> (from % 64) & 1);
   set_idle(ix, from, false);
 }
@@ -217,6 +291,7 @@ void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
     ix->group[i] = UNLINKED;
     set_idle(ix, i, false);
   }
+  if (ix->hpos[i] != NONE) heap_erase(ix, i);
   uint32_t last = ix->n - 1;
   if (i != last && ix->group[last] != UNLINKED) relabel(ix, last, i);
   ix->n--;
@@ -262,6 +337,18 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
       }
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     if (seen[f] != v->n) return false;
+  uint32_t avail = 0;
+  for (uint32_t i = 0; i < v->n; i++) {
+    bool in = group_of(v, i) != KQ_VIX_GROUP_UNAVAILABLE;
+    avail += in;
+    if (in != (ix->hpos[i] != NONE)) return false;
+  }
+  if (ix->nheap != avail) return false;
+  for (uint32_t p = 0; p < ix->nheap; p++) {
+    uint32_t i = ix->heap[p];
+    if (i >= v->n || ix->hpos[i] != p || ix->hkey[p] != v->free_cpu_millis[i]) return false;
+    if (p && heap_above(ix, p, (p - 1) / 2)) return false;
+  }
   for (uint32_t i = 0; i < ix->cap; i++) {
     bool bit = ix->idle[i / 64] >> (i % 64) & 1;
     if (bit != (i < v->n && idle_of(v, i, group_of(v, i)))) return false;

@@ -161,6 +161,16 @@ static void test_index_buckets(void **st) {
     if (x > 0) assert_true(kq_view_index_bucket(x - 1) <= b);
   }
   assert_true(kq_view_index_bucket(INT64_MAX) < KQ_VIEW_INDEX_BUCKETS);
+  /* RTT buckets: monotone, the lower bound holds (latency prunes with it), capped */
+  assert_int_equal(kq_view_index_rtt_bucket(-1), 0);
+  for (int k = 0; k < 100000; k++) {
+    int64_t x = k < 50000 ? k : (int64_t)(rnd() >> (rnd() % 63 + 1));
+    uint32_t b = kq_view_index_rtt_bucket(x);
+    assert_true(b >= 1 && b < KQ_VIX_RTT_BUCKETS);
+    assert_true(kq_view_index_rtt_bucket_lo(b) <= x + 1);
+    if (x > 0) assert_true(kq_view_index_rtt_bucket(x - 1) <= b);
+    if (b + 1 < KQ_VIX_RTT_BUCKETS) assert_true(x + 1 < kq_view_index_rtt_bucket_lo(b + 1));
+  }
 }
 
 /* Browser i leaves the fixture the way the scheduler's view removes it: the last moves to i. */
