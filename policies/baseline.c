@@ -51,9 +51,15 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
     /* free-CPU buckets from the top: the first one holding a browser that fits holds the most
      * free CPU; inside it, the scan's rule (ties to the highest index) */
     bool below = false; /* reached buckets below the request: nothing there fits */
+    /* the groups that can hold a browser this Pod may use: GPU Pods only GPU browsers, and the
+     * unavailable group only for BestEffort Pods (throttled browsers take them) */
+    unsigned groups = req->gpu ? (1u << KQ_VIX_GROUP_GPU) | (1u << (KQ_VIX_GROUP_GPU | 1u))
+                               : (1u << KQ_VIX_GROUP_UNAVAILABLE) - 1u;
+    if (skip != KQ_POLICY_SKIP) groups |= 1u << KQ_VIX_GROUP_UNAVAILABLE;
     for (int w = KQ_VIEW_INDEX_BUCKETS / 64 - 1; w >= 0 && bi < 0 && !below; w--) {
       uint64_t m = 0;
-      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) m |= ix->nonempty[KQ_VIX_CPU][g][w];
+      for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+        if (groups >> g & 1) m |= ix->nonempty[KQ_VIX_CPU][g][w];
       while (m && bi < 0) {
         uint32_t b = (uint32_t)w * 64 + 63 - (uint32_t)__builtin_clzll(m);
         m &= ~(1ull << (b % 64));
@@ -61,15 +67,18 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
           below = true;
           break;
         }
-        for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+        for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++) {
+          if (!(groups >> g & 1)) continue;
           for (uint32_t i = ix->head[KQ_VIX_CPU][g][b]; i != UINT32_MAX; i = ix->next[KQ_VIX_CPU][i]) {
+            /* only a better (free CPU, index) pair is worth the fit test */
+            if (bi >= 0 && (v->free_cpu_millis[i] < best ||
+                            (v->free_cpu_millis[i] == best && (int32_t)i < bi)))
+              continue;
             if (!kq_policy_fits(v, i, req, excluded, skip, false)) continue;
-            if (bi < 0 || v->free_cpu_millis[i] > best ||
-                (v->free_cpu_millis[i] == best && (int32_t)i > bi)) {
-              best = v->free_cpu_millis[i];
-              bi = (int32_t)i;
-            }
+            best = v->free_cpu_millis[i];
+            bi = (int32_t)i;
           }
+        }
       }
     }
     *why = bi < 0 ? KQ_PR_NO_FIT : KQ_PR_MOST_FREE_CPU;
