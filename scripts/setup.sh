@@ -10,7 +10,7 @@ LWS_PREFIX=$DEPS/lws
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 APT_PACKAGES=(
-  build-essential cmake pkg-config clang lld jq curl ca-certificates dpkg-dev
+  build-essential cmake pkg-config clang lld jq curl ca-certificates dpkg-dev patch
   libevent-dev libmsgpack-dev libcjson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
   libarchive-dev zlib1g-dev libyaml-dev uuid-dev libcap-dev
   docker-registry skopeo etcd-server etcd-client apache2-utils
@@ -33,8 +33,16 @@ if dpkg-query -W -f='${Status}' libwebsockets-dev 2>/dev/null | grep -q 'install
   log "note: Debian libwebsockets-dev is installed; kuack compiles against $LWS_PREFIX/include first"
 fi
 
-# libwebsockets 4.1.6 with LWS_WITH_LIBEVENT, from Debian's source package, cached in $DEPS.
-if [ ! -f "$LWS_PREFIX/lib/libwebsockets.a" ] || ! grep -q '#define LWS_WITH_LIBEVENT' "$LWS_PREFIX/include/lws_config.h" 2>/dev/null; then
+# libwebsockets 4.1.6 with LWS_WITH_LIBEVENT, from Debian's source package, cached in $DEPS, with
+# our patches (scripts/lws/*.patch, patch -p1) applied; the stamp records which patches it was built
+# with, so changing a patch rebuilds it.
+shopt -s nullglob
+LWS_PATCHES=("$ROOT"/scripts/lws/*.patch)
+shopt -u nullglob
+LWS_STAMP=$LWS_PREFIX/kq-patches.sha256
+lws_patch_sums() { for f in "${LWS_PATCHES[@]}"; do printf '%s  %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(basename "$f")"; done; }
+if [ ! -f "$LWS_PREFIX/lib/libwebsockets.a" ] || ! grep -q '#define LWS_WITH_LIBEVENT' "$LWS_PREFIX/include/lws_config.h" 2>/dev/null \
+   || [ "$(cat "$LWS_STAMP" 2>/dev/null)" != "$(lws_patch_sums)" ]; then
   W=$DEPS/lws-src
   rm -rf "$W"; mkdir -p "$W/lists/partial" "$W/cache/archives/partial" "$W/parts"
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
@@ -47,6 +55,10 @@ if [ ! -f "$LWS_PREFIX/lib/libwebsockets.a" ] || ! grep -q '#define LWS_WITH_LIB
   log "fetching libwebsockets source package"
   (cd "$W" && apt-get "${O[@]}" -q update >/dev/null 2>&1 && apt-get "${O[@]}" -q source --download-only libwebsockets >/dev/null 2>&1)
   tar -C "$W" -xzf "$W"/libwebsockets_4.1.6.orig.tar.gz
+  for f in "${LWS_PATCHES[@]}"; do
+    log "applying $(basename "$f")"
+    patch -d "$W/libwebsockets-4.1.6" -p1 --forward --batch -s < "$f"
+  done
   log "building libwebsockets 4.1.6 (static, libevent)"
   cmake -S "$W/libwebsockets-4.1.6" -B "$W/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_INSTALL_PREFIX="$LWS_PREFIX" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
@@ -55,6 +67,7 @@ if [ ! -f "$LWS_PREFIX/lib/libwebsockets.a" ] || ! grep -q '#define LWS_WITH_LIB
     -DLWS_WITHOUT_TESTAPPS=ON -DLWS_WITH_MINIMAL_EXAMPLES=OFF -DLWS_WITH_ZLIB=OFF -DLWS_IPV6=ON >/dev/null
   cmake --build "$W/build" -j"$(nproc)" >/dev/null
   cmake --install "$W/build" >/dev/null
+  lws_patch_sums > "$LWS_STAMP"
   rm -rf "$W"
 fi
 
