@@ -40,12 +40,14 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
   int32_t bi = -1;
   int64_t best = 0;
   const kq_view_index_t *ix = v->index;
-  if (ix && ix->n == v->n && ix->nheap && skip == KQ_POLICY_SKIP &&
-      kq_policy_fits(v, ix->heap[0], req, excluded, skip, false)) {
+  const struct kq_vix_heap *h = ix ? &ix->heap[req->gpu ? 1 : 0] : NULL;
+  if (ix && ix->n == v->n && h->n && skip == KQ_POLICY_SKIP &&
+      kq_policy_fits(v, h->at[0], req, excluded, skip, false)) {
     /* the heap's top is the largest (free CPU, index) among the browsers this Pod may use (not
-     * throttled, overloaded or draining): the scan's answer when it fits */
+     * throttled, overloaded or draining; a real GPU for a GPU Pod): the scan's answer when it
+     * fits */
     *why = KQ_PR_MOST_FREE_CPU;
-    return (int32_t)ix->heap[0];
+    return (int32_t)h->at[0];
   }
   if (ix && ix->n == v->n) {
     /* free-CPU buckets from the top: the first one holding a browser that fits holds the most

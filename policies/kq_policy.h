@@ -243,11 +243,14 @@ typedef struct kq_view_index {
   uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
                                 * least possible spread key; found in index order with ctz) */
   uint8_t *cell;               /* cell the RTT family files the browser under */
-  /* a binary max-heap of the available browsers (not in KQ_VIX_GROUP_UNAVAILABLE) by (free
-   * CPU, index), for kuack-compat's rule (most free CPU, ties to the highest index): for a Pod
-   * that is not BestEffort, heap[0] is the scan's answer when it fits */
-  uint32_t *heap, *hpos, nheap; /* hpos[i]: position of browser i, UINT32_MAX = not in it */
-  int64_t *hkey;                /* free CPU at each heap position */
+  /* binary max-heaps by (free CPU, index), for kuack-compat's rule (most free CPU, ties to the
+   * highest index): heap[0] of the available browsers (not in KQ_VIX_GROUP_UNAVAILABLE),
+   * heap[1] of the available ones with a real GPU. For a Pod that is not BestEffort, the top of
+   * the heap it may use is the scan's answer when it fits. */
+  struct kq_vix_heap {
+    uint32_t *at, *pos, n; /* pos[i]: position of browser i, UINT32_MAX = not in it */
+    int64_t *key;          /* free CPU at each position */
+  } heap[2];
   uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS]; /* RTT: unused */
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
   uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS];

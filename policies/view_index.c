@@ -95,9 +95,11 @@ void kq_view_index_free(kq_view_index_t *ix) {
   }
   free(ix->group);
   free(ix->cell);
-  free(ix->heap);
-  free(ix->hpos);
-  free(ix->hkey);
+  for (int h = 0; h < 2; h++) {
+    free(ix->heap[h].at);
+    free(ix->heap[h].pos);
+    free(ix->heap[h].key);
+  }
   free(ix->idle);
   kq_view_index_init(ix);
 }
@@ -113,9 +115,11 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   }
   ix->group = xrealloc(ix->group, nc);
   ix->cell = xrealloc(ix->cell, nc);
-  ix->heap = xrealloc(ix->heap, (size_t)nc * sizeof *ix->heap);
-  ix->hpos = xrealloc(ix->hpos, (size_t)nc * sizeof *ix->hpos);
-  ix->hkey = xrealloc(ix->hkey, (size_t)nc * sizeof *ix->hkey);
+  for (int h = 0; h < 2; h++) {
+    ix->heap[h].at = xrealloc(ix->heap[h].at, (size_t)nc * sizeof *ix->heap[h].at);
+    ix->heap[h].pos = xrealloc(ix->heap[h].pos, (size_t)nc * sizeof *ix->heap[h].pos);
+    ix->heap[h].key = xrealloc(ix->heap[h].key, (size_t)nc * sizeof *ix->heap[h].key);
+  }
   ix->idle = xrealloc(ix->idle, (size_t)(nc / 64) * sizeof *ix->idle);
   memset(ix->idle + ix->cap / 64, 0, (size_t)((nc - ix->cap) / 64) * sizeof *ix->idle);
   ix->cap = nc;
@@ -154,60 +158,75 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   if (f == KQ_VIX_RTT && !*ne) ix->rtt_words[g][ix->cell[i]] &= ~(1ull << (b / 64));
 }
 
-/* ---- the (free CPU, index) max-heap ---- */
+/* ---- the (free CPU, index) max-heaps ---- */
 
-static inline bool heap_above(const kq_view_index_t *ix, uint32_t p, uint32_t q) {
-  return ix->hkey[p] > ix->hkey[q] || (ix->hkey[p] == ix->hkey[q] && ix->heap[p] > ix->heap[q]);
+typedef struct kq_vix_heap heap_t;
+
+static inline bool heap_above(const heap_t *h, uint32_t p, uint32_t q) {
+  return h->key[p] > h->key[q] || (h->key[p] == h->key[q] && h->at[p] > h->at[q]);
 }
 
-static void heap_swap(kq_view_index_t *ix, uint32_t p, uint32_t q) {
-  uint32_t t = ix->heap[p];
-  int64_t k = ix->hkey[p];
-  ix->heap[p] = ix->heap[q];
-  ix->hkey[p] = ix->hkey[q];
-  ix->heap[q] = t;
-  ix->hkey[q] = k;
-  ix->hpos[ix->heap[p]] = p;
-  ix->hpos[ix->heap[q]] = q;
+static void heap_swap(heap_t *h, uint32_t p, uint32_t q) {
+  uint32_t t = h->at[p];
+  int64_t k = h->key[p];
+  h->at[p] = h->at[q];
+  h->key[p] = h->key[q];
+  h->at[q] = t;
+  h->key[q] = k;
+  h->pos[h->at[p]] = p;
+  h->pos[h->at[q]] = q;
 }
 
 /* Restores the heap order around position p (its key or browser changed). */
-static void heap_fix(kq_view_index_t *ix, uint32_t p) {
-  while (p && heap_above(ix, p, (p - 1) / 2)) {
-    heap_swap(ix, p, (p - 1) / 2);
+static void heap_fix(heap_t *h, uint32_t p) {
+  while (p && heap_above(h, p, (p - 1) / 2)) {
+    heap_swap(h, p, (p - 1) / 2);
     p = (p - 1) / 2;
   }
   for (;;) {
     uint32_t l = 2 * p + 1, r = l + 1, m = p;
-    if (l < ix->nheap && heap_above(ix, l, m)) m = l;
-    if (r < ix->nheap && heap_above(ix, r, m)) m = r;
+    if (l < h->n && heap_above(h, l, m)) m = l;
+    if (r < h->n && heap_above(h, r, m)) m = r;
     if (m == p) return;
-    heap_swap(ix, p, m);
+    heap_swap(h, p, m);
     p = m;
   }
 }
 
-static void heap_set(kq_view_index_t *ix, uint32_t i, int64_t key) {
-  uint32_t p = ix->hpos[i];
+static void heap_set(heap_t *h, uint32_t i, int64_t key) {
+  uint32_t p = h->pos[i];
   if (p == NONE) {
-    p = ix->nheap++;
-    ix->heap[p] = i;
-    ix->hpos[i] = p;
-  } else if (ix->hkey[p] == key) {
+    p = h->n++;
+    h->at[p] = i;
+    h->pos[i] = p;
+  } else if (h->key[p] == key) {
     return;
   }
-  ix->hkey[p] = key;
-  heap_fix(ix, p);
+  h->key[p] = key;
+  heap_fix(h, p);
 }
 
-static void heap_erase(kq_view_index_t *ix, uint32_t i) {
-  uint32_t p = ix->hpos[i], last = --ix->nheap;
-  ix->hpos[i] = NONE;
+static void heap_erase(heap_t *h, uint32_t i) {
+  uint32_t p = h->pos[i], last = --h->n;
+  h->pos[i] = NONE;
   if (p == last) return;
-  ix->heap[p] = ix->heap[last];
-  ix->hkey[p] = ix->hkey[last];
-  ix->hpos[ix->heap[p]] = p;
-  heap_fix(ix, p);
+  h->at[p] = h->at[last];
+  h->key[p] = h->key[last];
+  h->pos[h->at[p]] = p;
+  heap_fix(h, p);
+}
+
+/* Browser i belongs to heap[k] for group g. */
+static inline bool heap_member(uint32_t g, int k) {
+  return g != KQ_VIX_GROUP_UNAVAILABLE && (k == 0 || (g & KQ_VIX_GROUP_GPU));
+}
+
+/* Puts browser i in or out of each heap for its group g, keyed by free CPU. */
+static void heap_sync(kq_view_index_t *ix, uint32_t i, uint32_t g, int64_t key) {
+  for (int k = 0; k < 2; k++) {
+    if (heap_member(g, k)) heap_set(&ix->heap[k], i, key);
+    else if (ix->heap[k].pos[i] != NONE) heap_erase(&ix->heap[k], i);
+  }
 }
 
 static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
@@ -230,7 +249,7 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
     grow(ix, i + 1);
     for (uint32_t j = ix->n; j <= i; j++) {
       ix->group[j] = UNLINKED;
-      ix->hpos[j] = NONE;
+      ix->heap[0].pos[j] = ix->heap[1].pos[j] = NONE;
     }
     ix->n = i + 1;
   }
@@ -241,8 +260,7 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bl = kq_view_index_load_bucket(v, i);
   uint32_t lv = kq_view_index_rtt_cell(v, i);
   set_idle(ix, i, idle_of(v, i, g));
-  if (g != KQ_VIX_GROUP_UNAVAILABLE) heap_set(ix, i, v->free_cpu_millis[i]);
-  else if (ix->hpos[i] != NONE) heap_erase(ix, i);
+  heap_sync(ix, i, g, v->free_cpu_millis[i]);
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
       ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl && ix->cell[i] == lv)
@@ -272,12 +290,15 @@ static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   }
   ix->group[to] = (uint8_t)g;
   ix->group[from] = UNLINKED;
-  uint32_t hp = ix->hpos[from]; /* same key, lower index: may sink */
-  ix->hpos[from] = NONE;
-  ix->hpos[to] = hp;
-  if (hp != NONE) {
-    ix->heap[hp] = to;
-    heap_fix(ix, hp);
+  for (int k = 0; k < 2; k++) { /* same key, lower index: may sink */
+    heap_t *h = &ix->heap[k];
+    uint32_t hp = h->pos[from];
+    h->pos[from] = NONE;
+    h->pos[to] = hp;
+    if (hp != NONE) {
+      h->at[hp] = to;
+      heap_fix(h, hp);
+    }
   }
   set_idle(ix, to, ix->idle[from / 64] >> (from % 64) & 1);
   set_idle(ix, from, false);
@@ -291,7 +312,8 @@ void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
     ix->group[i] = UNLINKED;
     set_idle(ix, i, false);
   }
-  if (ix->hpos[i] != NONE) heap_erase(ix, i);
+  for (int k = 0; k < 2; k++)
+    if (ix->heap[k].pos[i] != NONE) heap_erase(&ix->heap[k], i);
   uint32_t last = ix->n - 1;
   if (i != last && ix->group[last] != UNLINKED) relabel(ix, last, i);
   ix->n--;
@@ -337,17 +359,20 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
       }
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     if (seen[f] != v->n) return false;
-  uint32_t avail = 0;
-  for (uint32_t i = 0; i < v->n; i++) {
-    bool in = group_of(v, i) != KQ_VIX_GROUP_UNAVAILABLE;
-    avail += in;
-    if (in != (ix->hpos[i] != NONE)) return false;
-  }
-  if (ix->nheap != avail) return false;
-  for (uint32_t p = 0; p < ix->nheap; p++) {
-    uint32_t i = ix->heap[p];
-    if (i >= v->n || ix->hpos[i] != p || ix->hkey[p] != v->free_cpu_millis[i]) return false;
-    if (p && heap_above(ix, p, (p - 1) / 2)) return false;
+  for (int k = 0; k < 2; k++) {
+    const heap_t *h = &ix->heap[k];
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < v->n; i++) {
+      bool in = heap_member(group_of(v, i), k);
+      members += in;
+      if (in != (h->pos[i] != NONE)) return false;
+    }
+    if (h->n != members) return false;
+    for (uint32_t p = 0; p < h->n; p++) {
+      uint32_t i = h->at[p];
+      if (i >= v->n || h->pos[i] != p || h->key[p] != v->free_cpu_millis[i]) return false;
+      if (p && heap_above(h, p, (p - 1) / 2)) return false;
+    }
   }
   for (uint32_t i = 0; i < ix->cap; i++) {
     bool bit = ix->idle[i / 64] >> (i % 64) & 1;
