@@ -3,7 +3,9 @@
  * session's id, in which case the old actor adopts the new connection (resume: runs and actor
  * address survive, so pods and the scheduler see nothing change). It also owns the plane's one
  * deadline timer: every tick_ms it sweeps the deadline table and ticks the browsers that are
- * due. Browser and session ids come from the plane's generator (bids_*). */
+ * due. Browser and session ids come from the plane's generator (bids_*). Every 30 s of sweeps it
+ * also hands the heap holes a burst of connections left behind back to the OS (kq_heap_release):
+ * idle browsers are the node's memory, and a registration burst should not cost it for good. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,10 @@
 typedef struct dir_entry {
   struct dir_entry *next;
   kq_aid_t aid;
-  uint64_t sid[2];      /* session id "s-" + 32 hex digits (bids_session), when has_sid */
+  uint64_t sid[2]; /* session id "s-" + 32 hex digits (bids_session), when has_sid */
   bool has_sid;
   bool detached;
-  char agent_id[];      /* part of the allocation */
+  char agent_id[]; /* part of the allocation */
 } dir_entry_t;
 
 /* Parses a session id as bids_session writes it (lowercase hex only); false for anything else. */
@@ -54,7 +56,10 @@ typedef struct dir_state {
   plane_priv_t *pp;
   dir_entry_t **buckets;
   size_t nbuckets, count;
+  uint32_t sweeps; /* since the last heap release check */
 } dir_state_t;
+
+enum { HEAP_RELEASE_EVERY_MS = 30000, HEAP_RELEASE_MIN_FREE = 1 << 20 };
 
 static void bdir_dtor(kq_msg_t *m) {
   bdir_msg_t *b = (bdir_msg_t *)m;
@@ -117,7 +122,9 @@ static void grow(dir_state_t *d) {
   d->nbuckets = n;
 }
 
-static void free_entry(dir_entry_t *e) { free(e); }
+static void free_entry(dir_entry_t *e) {
+  free(e);
+}
 
 static int dir_init(kq_actor_t *self, void *state, void *arg) {
   dir_state_t *d = state;
@@ -143,7 +150,8 @@ static void dir_stop(kq_actor_t *self, void *state) {
 }
 
 /* Records `from` as the live session of agent_id (superseding another live one). */
-static dir_entry_t *take_over(kq_actor_t *self, dir_state_t *d, const char *agent_id, kq_aid_t from) {
+static dir_entry_t *take_over(kq_actor_t *self, dir_state_t *d, const char *agent_id,
+                              kq_aid_t from) {
   dir_entry_t **pp = find(d, agent_id);
   dir_entry_t *e = *pp;
   if (e) {
@@ -196,33 +204,37 @@ static void dir_dispatch(kq_actor_t *self, void *state, kq_msg_t *msg) {
   dir_state_t *d = state;
   bdir_msg_t *m = (bdir_msg_t *)msg;
   switch (msg->id) {
-  case KQ_MSG_TIMER:
-    sweep(self, d->pp);
-    break;
-  case BDIR_CLAIM:
-    if (m->agent_id) on_claim(self, d, m);
-    break;
-  case BDIR_REGISTER:
-    if (m->agent_id) on_register(self, d, m);
-    break;
-  case BDIR_DETACHED: {
-    dir_entry_t *e = m->agent_id ? *find(d, m->agent_id) : NULL;
-    if (e && e->aid == msg->from) e->detached = true;
-    break;
-  }
-  case BDIR_GONE: {
-    if (!m->agent_id) break;
-    dir_entry_t **pp = find(d, m->agent_id);
-    if (*pp && (*pp)->aid == msg->from) {
-      dir_entry_t *e = *pp;
-      *pp = e->next;
-      free_entry(e);
-      d->count--;
+    case KQ_MSG_TIMER:
+      sweep(self, d->pp);
+      if (++d->sweeps * (uint64_t)d->pp->cfg.tick_ms >= HEAP_RELEASE_EVERY_MS) {
+        d->sweeps = 0;
+        kq_heap_release(HEAP_RELEASE_MIN_FREE);
+      }
+      break;
+    case BDIR_CLAIM:
+      if (m->agent_id) on_claim(self, d, m);
+      break;
+    case BDIR_REGISTER:
+      if (m->agent_id) on_register(self, d, m);
+      break;
+    case BDIR_DETACHED: {
+      dir_entry_t *e = m->agent_id ? *find(d, m->agent_id) : NULL;
+      if (e && e->aid == msg->from) e->detached = true;
+      break;
     }
-    break;
-  }
-  default:
-    KQ_WARN("browsers", "unexpected message", "id=%u", msg->id);
+    case BDIR_GONE: {
+      if (!m->agent_id) break;
+      dir_entry_t **pp = find(d, m->agent_id);
+      if (*pp && (*pp)->aid == msg->from) {
+        dir_entry_t *e = *pp;
+        *pp = e->next;
+        free_entry(e);
+        d->count--;
+      }
+      break;
+    }
+    default:
+      KQ_WARN("browsers", "unexpected message", "id=%u", msg->id);
   }
 }
 

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 static void oom(size_t n) {
   /* Not kq_log: it may allocate, and we are out of memory. */
@@ -62,4 +65,15 @@ char *kq_asprintf(const char *fmt, ...) {
   vsnprintf(s, (size_t)n + 1, fmt, ap2);
   va_end(ap2);
   return s;
+}
+
+bool kq_heap_release(size_t min_free) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  if (mi.fordblks < min_free) return false;
+  return malloc_trim(0) == 1;
+#else
+  (void)min_free;
+  return false;
+#endif
 }
