@@ -33,20 +33,11 @@ YAML
 ! kubectl --kubeconfig "$WORK/sa.kubeconfig" create ns nope >/dev/null 2>&1 || fail "the SA can create namespaces"
 
 # ---- registry with the cpu-job workload ----
-REGPORT=$(freeport)
-mkdir -p "$WORK/registry"
-cat > "$WORK/registry/config.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $WORK/registry/data}}
-http: {addr: 127.0.0.1:$REGPORT}
-YAML
-docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
-PIDS+=($!)
-until_ok 20 curl -sf "http://127.0.0.1:$REGPORT/v2/" || fail "registry did not start"
+registry_up open
+REGPORT=${REG_open#127.0.0.1:}
 mkdir -p "$WORK/ex"
-clang --target=wasm32-wasi -O2 -Wl,--strip-all "$ROOT/examples/cpu-job/cpujob.c" -o "$WORK/ex/cpujob.wasm"
-bash "$ROOT/examples/push-image.sh" "http://127.0.0.1:$REGPORT" demo/cpujob:v1 "$WORK/ex/cpujob.wasm" >/dev/null
+wasm_build "$ROOT/examples/cpu-job/cpujob.c" "$WORK/ex/cpujob.wasm"
+push_wasm "$REG_open" demo/cpujob:v1 "$WORK/ex/cpujob.wasm"
 
 PORT=$(freeport); KPORT=$(freeport)
 "$NODE_BIN" --kubeconfig "$WORK/sa.kubeconfig" --node-name kuack-node --node-ip 127.0.0.1 \

@@ -65,7 +65,8 @@ grep -q 'KQ_AGENT_ROOT=/usr/share/kuack/agent' "$DF" && grep -q '/out/usr/share/
 runtime=$(awk '/^FROM debian:bookworm-slim/{r=1} r' "$DF")
 for lib in $(readelf -d "$NODE_BIN" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
   case $lib in libasan* | libubsan* | libc.so* | libm.so* | libgcc_s* | libpthread* | libdl*) continue ;; esac
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  # awk reads to the end: an early exit would SIGPIPE ldconfig and, with pipefail, end the script
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !found {print $NF; found = 1}')
   [ -n "$path" ] || { bad "cannot resolve $lib on this machine"; continue; }
   real=$(readlink -f "$path")
   # merged /usr: dpkg may know the file under /lib or /usr/lib

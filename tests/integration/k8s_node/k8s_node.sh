@@ -9,20 +9,11 @@ NODE_LOG=$WORK/node.log
 
 cluster_up
 
-REGPORT=$(freeport)
-mkdir -p "$WORK/registry"
-cat > "$WORK/registry/config.yml" <<YAML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $WORK/registry/data}}
-http: {addr: 127.0.0.1:$REGPORT}
-YAML
-docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry.log" 2>&1 &
-PIDS+=($!)
-until_ok 20 curl -sf "http://127.0.0.1:$REGPORT/v2/" || fail "registry did not start"
+registry_up open
+REGPORT=${REG_open#127.0.0.1:}
 mkdir -p "$WORK/ex"
-clang --target=wasm32-wasi -O2 -Wl,--strip-all "$ROOT/examples/hello-wasi/hello.c" -o "$WORK/ex/hello.wasm"
-bash "$ROOT/examples/push-image.sh" "http://127.0.0.1:$REGPORT" demo/hello:v1 "$WORK/ex/hello.wasm" >/dev/null
+wasm_build "$ROOT/examples/hello-wasi/hello.c" "$WORK/ex/hello.wasm"
+push_wasm "$REG_open" demo/hello:v1 "$WORK/ex/hello.wasm"
 
 PORT=$(freeport); KPORT=$(freeport)
 "$NODE_BIN" --kubeconfig "$KUBECONFIG" --context admin --node-name kuack-node --node-ip 127.0.0.1 \
