@@ -346,9 +346,15 @@ static kq_node_capacity_t sum_capacity(const node_t *n) {
   return c;
 }
 
+/* Field by field: the struct has padding, which memcmp would read uninitialised. */
+static bool capacity_equal(const kq_node_capacity_t *a, const kq_node_capacity_t *b) {
+  return a->browsers == b->browsers && a->cpu_millis == b->cpu_millis &&
+         a->memory_bytes == b->memory_bytes && a->pods == b->pods && a->gpus == b->gpus;
+}
+
 static void announce(node_t *n) {
   kq_node_capacity_t c = sum_capacity(n);
-  if (!memcmp(&c, &n->announced, sizeof c)) return;
+  if (capacity_equal(&c, &n->announced)) return;
   n->announced = c;
   out_line(n, "node %s  capacity: %u browser%s, cpu %lldm, memory %lld MiB, pods %u, gpus %u", n->node_name,
            c.browsers, c.browsers == 1 ? "" : "s", (long long)c.cpu_millis,
