@@ -69,3 +69,28 @@ push_wasm() {
   [ -n "${4:-}" ] && cred=(-u "$4")
   bash "$ROOT/examples/push-image.sh" "${cred[@]}" "http://$1" "$2" "$3" >/dev/null || fail "cannot push $2"
 }
+# node_start IDENTITY_ARGS...: kuack-node in Kubernetes mode on free ports (sets PORT, KPORT,
+# NODE_PID) with the flags every script test uses — registry $REG_open, cache in $WORK, the
+# agent from the source tree — logging to $NODE_LOG; returns once /healthz answers.
+node_start() {
+  PORT=$(freeport); KPORT=$(freeport)
+  "$NODE_BIN" "$@" --node-name kuack-node --node-ip 127.0.0.1 \
+    --listen "127.0.0.1:$PORT" --kubelet-listen "127.0.0.1:$KPORT" --client-ca-file "$KUBELET_CLIENT_CA" \
+    --insecure-registry "$REG_open" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
+    >"$NODE_LOG" 2>&1 &
+  NODE_PID=$!
+  PIDS+=("$NODE_PID")
+  until_ok 20 curl -sf "http://127.0.0.1:$PORT/healthz" || fail "kuack-node did not start"
+}
+# browser_open: the agent page in headless Chromium, joining the node on $PORT.
+browser_open() {
+  node "$ROOT/scripts/demo/open-page.mjs" "http://127.0.0.1:$PORT/" >>"$WORK/browser.log" 2>&1 &
+  PIDS+=($!)
+}
+# ready_with_cpu: the Node is Ready and advertises cpu > 0 (a browser has joined).
+ready_with_cpu() {
+  local r cpu
+  r=$(k get node kuack-node -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
+  cpu=$(k get node kuack-node -o jsonpath='{.status.capacity.cpu}')
+  [ "$r" = True ] && [ -n "$cpu" ] && [ "$cpu" != 0 ]
+}

@@ -39,24 +39,10 @@ mkdir -p "$WORK/ex"
 wasm_build "$ROOT/examples/cpu-job/cpujob.c" "$WORK/ex/cpujob.wasm"
 push_wasm "$REG_open" demo/cpujob:v1 "$WORK/ex/cpujob.wasm"
 
-PORT=$(freeport); KPORT=$(freeport)
-"$NODE_BIN" --kubeconfig "$WORK/sa.kubeconfig" --node-name kuack-node --node-ip 127.0.0.1 \
-  --listen "127.0.0.1:$PORT" --kubelet-listen "127.0.0.1:$KPORT" --client-ca-file "$KUBELET_CLIENT_CA" \
-  --insecure-registry "127.0.0.1:$REGPORT" --cache-dir "$WORK/cache" --agent-root "$ROOT/agent" \
-  >"$WORK/node.log" 2>&1 &
-NODE_PID=$!
-PIDS+=($NODE_PID)
-until_ok 20 curl -sf "http://127.0.0.1:$PORT/healthz" || fail "kuack-node did not start"
+node_start --kubeconfig "$WORK/sa.kubeconfig"
 until_ok 30 k get node kuack-node || fail "the Node was not registered under the SA token"
 
-node "$ROOT/scripts/demo/open-page.mjs" "http://127.0.0.1:$PORT/" >"$WORK/browser.log" 2>&1 &
-PIDS+=($!)
-ready_with_cpu() {
-  local r cpu
-  r=$(k get node kuack-node -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
-  cpu=$(k get node kuack-node -o jsonpath='{.status.capacity.cpu}')
-  [ "$r" = True ] && [ -n "$cpu" ] && [ "$cpu" != 0 ]
-}
+browser_open
 until_ok 60 ready_with_cpu || { k get node kuack-node -o yaml >&2; cat "$WORK/browser.log" >&2; fail "Node not Ready with cpu > 0"; }
 lease() { k get lease -n kube-node-lease kuack-node -o jsonpath='{.spec.renewTime}'; }
 [ -n "$(lease)" ] || fail "no Lease under the SA token"
