@@ -27,7 +27,7 @@ typedef struct opts {
   const char *policies[PB_MAX_POLICIES];
   uint32_t npolicies;
   const char *json, *plot;
-  bool quick;
+  bool quick, no_quality;
 } opts_t;
 
 static void usage(FILE *f) {
@@ -38,6 +38,7 @@ static void usage(FILE *f) {
           "  --seed S             scenario seed (default 42)\n"
           "  --policies a,b,...   policies to run (default: every registered policy)\n"
           "  --quick              small, fast run (CI smoke)\n"
+          "  --no-quality         speed only: skip the quality simulations\n"
           "  --json FILE          write results as JSON\n"
           "  --plot DIR           write DIR/placement.svg with gnuplot (fails if gnuplot is missing)\n");
 }
@@ -52,6 +53,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
     else if (!strcmp(a, "--quick")) { o->quick = true; continue; }
+    else if (!strcmp(a, "--no-quality")) { o->no_quality = true; continue; }
     if (!v) { fprintf(stderr, "kuack-bench placement: %s needs a value\n", a); return 2; }
     i++;
     if (!strcmp(a, "--browsers")) sizes = v;
@@ -268,7 +270,7 @@ int kq_bench_placement(int argc, char **argv) {
       }
     }
   }
-  for (uint32_t i = 0; i < o.npolicies; i++) {
+  for (uint32_t i = 0; i < o.npolicies && !o.no_quality; i++) {
     fprintf(stderr, "  quality: %s...\n", res[i].policy);
     pb_quality_run(res[i].policy, o.quality_browsers, o.pods, o.seed, 0.7, &res[i].steady);
     pb_quality_run(res[i].policy, o.quality_browsers, o.pods, o.seed, 1.5, &res[i].overload);
