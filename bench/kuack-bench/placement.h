@@ -33,8 +33,11 @@ typedef struct pb_pod {
   uint64_t arrive_ns, duration_ns;
 } pb_pod_t;
 
+typedef enum pb_mix { PB_MIX_MIXED, PB_MIX_JOBS } pb_mix_t;
+
 void pb_gen_browser(pb_rng_t *r, pb_browser_t *b);
-void pb_gen_pod(pb_rng_t *r, pb_pod_t *p);
+void pb_gen_pod(pb_rng_t *r, pb_pod_t *p); /* the mixed mix */
+void pb_gen_pod_mix(pb_rng_t *r, pb_pod_t *p, pb_mix_t mix);
 
 typedef struct pb_stats { /* latency distribution in ns */
   double p50, p99, max, mean;
@@ -60,21 +63,34 @@ typedef struct pb_actor {
 } pb_actor_t;
 int pb_actor_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, pb_actor_t *out);
 
-/* Seeded event simulation with churn on the real actor: steady load for quality, overload for
- * acceptance. */
+/* Seeded event simulation on the real actor. `load` is the offered load on the fleet's binding
+ * resource (the larger of requested CPU / CPU capacity and requested memory / memory capacity).
+ * With departures: Poisson arrivals, exponential durations (mean 60 s), browser churn and
+ * throttling, a 30 s patience; sampled every 5 s. Without (a fill): the same fleet, no churn,
+ * Pods that never end arrive over 60 s until their demand reaches `load` of the binding resource;
+ * packing is measured once at the end. */
+typedef struct pb_scenario {
+  double load;
+  pb_mix_t mix;
+  bool departures;
+} pb_scenario_t;
+
 typedef struct pb_quality {
-  double pack_ratio;        /* browsers used / lower bound, mean over samples */
+  double pack_ratio;        /* browsers used / lower bound, mean over samples (a fill: at the end) */
   double pack_repack;       /* browsers used / browsers an offline first-fit-decreasing repack of
                              * the running Pods onto the live browsers needs, mean over samples */
   double stranded_pct;      /* free CPU on used browsers that cannot fit the median Pod, % of cap */
   double gpu_waste_pct;     /* GPU browsers hosting non-GPU Pods while GPU Pods wait, % of GPU browsers */
   double rtt_regret_pct;    /* mean (rtt chosen - best feasible) / best feasible, placed Pods */
-  double accept_pct;        /* overload: placed / arrived */
-  double accept_cpu_pct;    /* overload: requested CPU of placed / of arrived Pods */
-  double accept_big_pct;    /* overload: placed / arrived among Pods of >= 3 cores */
+  double accept_pct;        /* placed / arrived */
+  double accept_cpu_pct;    /* requested CPU of placed / of arrived Pods */
+  double accept_big_pct;    /* placed / arrived among Pods of >= 3 cores */
+  double accept_window_pct; /* placed / arrived among Pods arriving while the fleet is saturated */
+  double accept_bound_pct;  /* the most of those any scheduler could place, % (a volume bound on
+                             * the count) */
   uint64_t arrived, placed, abandoned, lost;
 } pb_quality_t;
-int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, double load,
-                   pb_quality_t *out);
+int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
+                   const pb_scenario_t *sc, pb_quality_t *out);
 
 #endif

@@ -52,13 +52,24 @@ void pb_gen_browser(pb_rng_t *r, pb_browser_t *b) {
   b->throttled = pb_next(r) % 100 < 5;
 }
 
-/* Pods: 60% small (250m/256Mi), 25% medium (1000m/1Gi), 15% large (3-6 cores, 3-6 GiB);
- * 5% ask for kuack.io/gpu; 10% carry max-rtt 50 ms; 3% are BestEffort. */
-void pb_gen_pod(pb_rng_t *r, pb_pod_t *p) {
+/* Pods, mix "mixed": 60% small (250m/256Mi), 25% medium (1000m/1Gi), 15% large (3-6 cores,
+ * 3-6 GiB); 3% BestEffort. Mix "jobs": half small (250m/256Mi), half whole-browser jobs of 4 or
+ * 8 cores with 512Mi per core (fit a browser of that size, whatever its memory per core).
+ * Either mix: 5% ask for kuack.io/gpu, 10% carry max-rtt 50 ms, priorities 0-2. */
+void pb_gen_pod_mix(pb_rng_t *r, pb_pod_t *p, pb_mix_t mix) {
   memset(p, 0, sizeof *p);
   uint64_t k = pb_next(r) % 100;
   const int64_t gi = (int64_t)1 << 30;
-  if (k < 3) {
+  if (mix == PB_MIX_JOBS) {
+    if (k < 50) {
+      p->cpu = 250;
+      p->mem = gi / 4;
+    } else {
+      int64_t c = k < 75 ? 4 : 8;
+      p->cpu = c * 1000;
+      p->mem = c * gi / 2;
+    }
+  } else if (k < 3) {
     /* BestEffort: no requests */
   } else if (k < 63) {
     p->cpu = 250;
@@ -78,6 +89,8 @@ void pb_gen_pod(pb_rng_t *r, pb_pod_t *p) {
   if (pb_next(r) % 100 < 10) p->max_rtt_ms = 50;
   p->priority = (int32_t)(pb_next(r) % 3);
 }
+
+void pb_gen_pod(pb_rng_t *r, pb_pod_t *p) { pb_gen_pod_mix(r, p, PB_MIX_MIXED); }
 
 typedef struct micro_view {
   kq_view_t v;

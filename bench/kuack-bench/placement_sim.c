@@ -251,6 +251,33 @@ static uint32_t repack_count(repack_t *r, const mb_t *b, uint32_t nb, const mp_t
   return used;
 }
 
+/* Overload acceptance is measured on the Pods that arrive while the fleet is saturated: after
+ * two mean durations and up to one mean duration before the last arrival (the fleet starts
+ * empty and drains at the end). Their bound: the most of them a scheduler that does not know
+ * how long a Pod will run could admit. In the window [t1, t2] the fleet supplies capacity *
+ * (t2 - t1) of each resource; an admitted Pod uses request * mean duration in expectation (its
+ * duration does not depend on its size); so the count is at most that of the smallest requests,
+ * taken first, whose uses fit the supply, for CPU and for memory (the smaller). Edge effects are
+ * of the order of one duration over the window. */
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+static uint32_t admit_bound(const mp_t *p, const uint32_t *w, uint32_t nw, double window_s,
+                            double mean_dur_s, double cap_cpu, double cap_mem, double *use) {
+  uint32_t best = nw;
+  for (int res = 0; res < 2; res++) {
+    for (uint32_t k = 0; k < nw; k++)
+      use[k] = mean_dur_s * (double)(res ? p[w[k]].p.mem : p[w[k]].p.cpu);
+    qsort(use, nw, sizeof *use, cmp_dbl);
+    double budget = (res ? cap_mem : cap_cpu) * window_s, sum = 0;
+    uint32_t n = 0;
+    while (n < nw && sum + use[n] <= budget) sum += use[n++];
+    if (n < best) best = n;
+  }
+  return best;
+}
+
 static uint32_t bins_needed(int64_t *caps, uint32_t n, int64_t demand) {
   qsort(caps, n, sizeof *caps, cmp_desc);
   uint32_t k = 0;
@@ -258,8 +285,8 @@ static uint32_t bins_needed(int64_t *caps, uint32_t n, int64_t demand) {
   return k;
 }
 
-int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed, double load,
-                   pb_quality_t *q) {
+int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
+                   const pb_scenario_t *sc, pb_quality_t *q) {
   sim_t s;
   int rc = sim_open(&s, policy);
   if (rc) return rc;
@@ -271,34 +298,53 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   int64_t *scratch = malloc(nb_cap * sizeof *scratch);
   repack_t rp = {malloc(nb_cap * sizeof *rp.order), malloc(pods * sizeof *rp.pods),
                  malloc(nb_cap * sizeof *rp.fc), malloc(nb_cap * sizeof *rp.fm)};
-  int64_t total_cpu = 0;
+  int64_t total_cpu = 0, total_mem = 0;
   for (; nb < n; nb++) {
     pb_gen_browser(&r, &b[nb].b);
     b[nb].fc = b[nb].b.cpu, b[nb].fm = b[nb].b.mem, b[nb].alive = true;
-    total_cpu += b[nb].b.cpu;
+    total_cpu += b[nb].b.cpu, total_mem += b[nb].b.mem;
     send_browser(&s, KQ_BROWSER_UP, nb, &b[nb].b);
   }
   run(&s);
-  /* arrival rate for the requested load: load = rate * mean duration * mean cpu / capacity */
-  const double mean_dur_s = 60.0, patience_s = 30.0;
-  double mean_cpu = 0;
+  const int64_t total_cpu0 = total_cpu, total_mem0 = total_mem;
+  const double mean_dur_s = 60.0, patience_s = 30.0, fill_s = 60.0;
+  double mean_cpu = 0, mean_mem = 0;
   for (uint32_t k = 0; k < pods; k++) {
-    pb_gen_pod(&r, &p[k].p);
-    mean_cpu += (double)p[k].p.cpu;
+    pb_gen_pod_mix(&r, &p[k].p, sc->mix);
+    mean_cpu += (double)p[k].p.cpu, mean_mem += (double)p[k].p.mem;
   }
-  mean_cpu /= pods;
-  double rate = load * (double)total_cpu / (mean_dur_s * mean_cpu);
+  mean_cpu /= pods, mean_mem /= pods;
+  /* Arrival rate for the offered load on the binding resource: load = rate * mean duration *
+   * mean request / capacity, for CPU and for memory; the smaller rate. A fill sends the Pods
+   * whose demand first reaches `load` of either capacity, spread over fill_s. */
+  double rate = sc->load * (double)total_cpu / (mean_dur_s * mean_cpu);
+  double rate_mem = sc->load * (double)total_mem / (mean_dur_s * mean_mem);
+  if (rate_mem < rate) rate = rate_mem;
+  uint32_t npods = pods;
+  if (!sc->departures) {
+    double dc = 0, dm = 0;
+    for (npods = 0; npods < pods; npods++) {
+      if (dc >= sc->load * (double)total_cpu || dm >= sc->load * (double)total_mem) break;
+      dc += (double)p[npods].p.cpu, dm += (double)p[npods].p.mem;
+    }
+    rate = npods / fill_s;
+  }
   heap_t h = {0};
   uint64_t t = 0;
-  for (uint32_t k = 0; k < pods; k++) {
+  for (uint32_t k = 0; k < npods; k++) {
     t += (uint64_t)(-log(1.0 - pb_unit(&r)) / rate * 1e9);
     p[k].p.arrive_ns = t;
     p[k].p.duration_ns = (uint64_t)(-log(1.0 - pb_unit(&r)) * mean_dur_s * 1e9);
     heap_push(&h, t, EV_ARRIVE, k);
   }
   uint64_t end = t;
-  for (uint64_t c = KQ_SEC(1); c < end; c += KQ_SEC(1)) heap_push(&h, c, EV_CHURN, 0);
-  for (uint64_t c = KQ_SEC(5); c < end; c += KQ_SEC(5)) heap_push(&h, c, EV_SAMPLE, 0);
+  if (sc->departures) {
+    for (uint64_t c = KQ_SEC(1); c < end; c += KQ_SEC(1)) heap_push(&h, c, EV_CHURN, 0);
+    for (uint64_t c = KQ_SEC(5); c < end; c += KQ_SEC(5)) heap_push(&h, c, EV_SAMPLE, 0);
+  } else {
+    /* once every Pod of the fill is placed or has given up */
+    heap_push(&h, end + (uint64_t)(patience_s * 1e9) + KQ_SEC(1), EV_SAMPLE, 0);
+  }
   uint32_t pending_gpu = 0, samples = 0, gpu_samples = 0, regret_n = 0;
   uint64_t big_in = 0, big_placed = 0;
   double repack_sum = 0;
@@ -412,7 +458,7 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
       cpu_placed += (double)x->p.cpu;
       big_placed += x->p.cpu >= 3000;
       cb->fc -= x->p.cpu, cb->fm -= x->p.mem, cb->pods++, cb->nongpu += !x->p.gpu;
-      heap_push(&h, s.clock.fake_mono_ns + x->p.duration_ns, EV_FINISH, rr->pod);
+      if (sc->departures) heap_push(&h, s.clock.fake_mono_ns + x->p.duration_ns, EV_FINISH, rr->pod);
     }
     s.nrecs = 0;
   }
@@ -424,6 +470,22 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   q->rtt_regret_pct = regret_n ? 100.0 * regret_sum / regret_n : 0;
   q->accept_cpu_pct = cpu_in > 0 ? 100.0 * cpu_placed / cpu_in : 0;
   q->accept_pct = q->arrived ? 100.0 * (double)q->placed / (double)q->arrived : 0;
+  uint64_t t1 = (uint64_t)(2 * mean_dur_s * 1e9), t2 = end - (uint64_t)(mean_dur_s * 1e9);
+  if (sc->departures && end > (uint64_t)(mean_dur_s * 1e9) && t2 > t1) {
+    uint32_t *w = malloc(npods * sizeof *w), nw = 0, placed = 0;
+    for (uint32_t k = 0; k < npods; k++)
+      if (p[k].p.arrive_ns >= t1 && p[k].p.arrive_ns < t2) {
+        w[nw++] = k;
+        placed += p[k].state == P_DONE || p[k].state == P_LOST || p[k].state == P_PLACED;
+      }
+    double *use = malloc((nw ? nw : 1) * sizeof *use);
+    q->accept_window_pct = nw ? 100.0 * placed / nw : 0;
+    q->accept_bound_pct = nw ? 100.0 * admit_bound(p, w, nw, (double)(t2 - t1) / 1e9, mean_dur_s,
+                                                   (double)total_cpu0, (double)total_mem0, use) / nw
+                             : 0;
+    free(use);
+    free(w);
+  }
   free(h.a);
   free(b);
   free(p);
