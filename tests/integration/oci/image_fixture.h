@@ -1,5 +1,7 @@
-/* Shared pieces of the image-plane integration tests: a sink actor that keeps copies of image
- * replies, a loop stepper bounded by a deadline, and an `ask` helper (one request, one reply). */
+/* Shared pieces of the image-plane integration tests: the image plane itself (loop, system, HTTP
+ * client, pool, store in a fresh cache dir, image service, sink) set up and torn down the same way
+ * in every test, a sink actor that keeps copies of image replies, a loop stepper bounded by a
+ * deadline, and an `ask` helper (one request, one reply). */
 #ifndef IMAGE_FIXTURE_H
 #define IMAGE_FIXTURE_H
 #include <setjmp.h>
@@ -14,8 +16,11 @@
 #include <unistd.h>
 
 #include "kq_alloc.h"
+#include "kq_clock.h"
 #include "kq_error.h"
+#include "kq_http.h"
 #include "kq_image.h"
+#include "kq_pool.h"
 #include "kq_test_loop.h"
 
 enum { GOT_IMAGE = KQ_MSG_USER + 100 };
@@ -92,6 +97,69 @@ static inline kq_image_reply_t *if_ask_ex(struct event_base *base, kq_image_serv
 static inline kq_image_reply_t *if_ask(struct event_base *base, kq_image_service_t *svc, if_sink_t *sink,
                                        kq_aid_t to, const char *image, kq_pull_policy_t pol, const char *secret) {
   return if_ask_ex(base, svc, sink, to, image, pol, secret, NULL, NULL);
+}
+
+/* The image plane under test. */
+typedef struct if_env {
+  struct event_base *base;
+  kq_clock_t clock; /* the fake clock, when if_env_open was given a start time */
+  kq_system_t *sys;
+  kq_http_t *http;
+  kq_pool_t *pool;
+  kq_oci_store_t *store;
+  kq_image_service_t *svc;
+  char cache[64];
+  if_sink_t sink;
+  kq_aid_t aid;
+} if_env_t;
+
+/* Opens the loop, the system (on a fake clock starting at `fake_wall_ns`; 0 = the real clock),
+ * the HTTP client, a pool of `threads` and a store in a fresh cache dir. Test servers that live
+ * on e->base start after this; the image service, which must know their hosts, in if_env_start. */
+static inline void if_env_open(if_env_t *e, uint64_t fake_wall_ns, unsigned threads) {
+  memset(e, 0, sizeof *e);
+  e->base = event_base_new();
+  if (fake_wall_ns) kq_clock_fake_init(&e->clock, fake_wall_ns);
+  kq_system_opts_t so = {.clock = &e->clock};
+  e->sys = kq_system_new(e->base, fake_wall_ns ? &so : NULL);
+  e->http = kq_http_new(e->sys);
+  e->pool = kq_pool_new(e->sys, threads);
+  snprintf(e->cache, sizeof e->cache, "/tmp/kq-oci-cache.XXXXXX");
+  assert_non_null(mkdtemp(e->cache));
+  int err;
+  e->store = kq_oci_store_open(e->cache, 0, &err);
+}
+
+/* Starts the image service with `o` (its http, pool and store are filled in here) and the sink. */
+static inline void if_env_start(if_env_t *e, kq_image_service_opts_t o) {
+  o.http = e->http;
+  o.pool = e->pool;
+  o.store = e->store;
+  e->svc = kq_image_service_new(e->sys, &o);
+  e->aid = kq_spawn(e->sys, &if_sink_type, &e->sink, NULL);
+}
+
+static inline bool if_idle(const void *ud) { return kq_system_idle(((const if_env_t *)ud)->sys); }
+
+/* Shuts the system down until every actor has stopped, then closes it (fails the test if anything
+ * is still alive). Test servers on e->base are freed after this and before if_env_close. */
+static inline void if_env_stop(if_env_t *e) {
+  if_clear(&e->sink);
+  kq_system_shutdown(e->sys, NULL, NULL);
+  assert_true(if_run_until(e->base, if_idle, e, 10000));
+  kq_http_free(e->http);
+  kq_pool_free(e->pool);
+  assert_int_equal(kq_system_close(e->sys), KQ_OK);
+}
+
+/* Frees the loop, the image service and the store, and removes the cache dir. */
+static inline void if_env_close(if_env_t *e) {
+  event_base_free(e->base);
+  kq_image_service_free(e->svc);
+  kq_oci_store_close(e->store);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->cache);
+  assert_int_equal(system(cmd), 0);
 }
 
 #endif

@@ -3,60 +3,26 @@
  * finds it in the store. Counted in the real registry's access log. */
 #include "image_fixture.h"
 
-#include "kq_http.h"
 #include "kq_oci_digest.h"
-#include "kq_pool.h"
 #include "kq_test_registry.h"
 
-static struct event_base *base;
-static kq_system_t *sys;
-static kq_http_t *http;
-static kq_pool_t *pool;
-static kq_oci_store_t *store;
-static kq_image_service_t *svc;
+static if_env_t E;
 static kq_test_registry_t *reg;
-static char cache[64];
-static if_sink_t sink;
-static kq_aid_t aid;
-
-static bool idle(const void *ud) {
-  (void)ud;
-  return kq_system_idle(sys);
-}
 
 static int setup(void **state) {
   (void)state;
-  base = event_base_new();
-  sys = kq_system_new(base, NULL);
-  http = kq_http_new(sys);
-  pool = kq_pool_new(sys, 2);
-  snprintf(cache, sizeof cache, "/tmp/kq-oci-cache.XXXXXX");
-  assert_non_null(mkdtemp(cache));
-  int err;
-  store = kq_oci_store_open(cache, 0, &err);
+  if_env_open(&E, 0, 2);
   reg = kq_test_registry_start(NULL);
   const char *insecure[] = {kq_test_registry_host(reg)};
-  kq_image_service_opts_t o = {.http = http, .pool = pool, .store = store, .insecure = insecure, .ninsecure = 1};
-  svc = kq_image_service_new(sys, &o);
-  aid = kq_spawn(sys, &if_sink_type, &sink, NULL);
+  if_env_start(&E, (kq_image_service_opts_t){.insecure = insecure, .ninsecure = 1});
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  if_clear(&sink);
-  kq_system_shutdown(sys, NULL, NULL);
-  assert_true(if_run_until(base, idle, NULL, 10000));
-  kq_http_free(http);
-  kq_pool_free(pool);
-  assert_int_equal(kq_system_close(sys), KQ_OK);
-  event_base_free(base);
-  kq_image_service_free(svc);
-  kq_oci_store_close(store);
+  if_env_stop(&E);
+  if_env_close(&E);
   kq_test_registry_free(reg);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
-  assert_int_equal(system(cmd), 0);
   return 0;
 }
 
@@ -83,27 +49,27 @@ static void test_shared_layer_fetched_once(void **st) {
   char a[256], b[256];
   snprintf(a, sizeof a, "%s/t/share-a:v1", kq_test_registry_host(reg));
   snprintf(b, sizeof b, "%s/t/share-b:v1", kq_test_registry_host(reg));
-  if_clear(&sink);
+  if_clear(&E.sink);
   const char *imgs[2] = {a, b};
   for (int i = 0; i < 2; i++) {
-    kq_image_request_t rq = {.image = imgs[i], .policy = KQ_PULL_IF_NOT_PRESENT, .reply_to = aid,
+    kq_image_request_t rq = {.image = imgs[i], .policy = KQ_PULL_IF_NOT_PRESENT, .reply_to = E.aid,
                              .reply_id = GOT_IMAGE, .cookie = (uint64_t)i};
-    assert_int_equal(kq_image_service_request(svc, &rq), KQ_OK);
+    assert_int_equal(kq_image_service_request(E.svc, &rq), KQ_OK);
   }
-  if_wait_t w = {&sink, 2};
-  assert_true(if_run_until(base, if_replies, &w, 60000));
+  if_wait_t w = {&E.sink, 2};
+  assert_true(if_run_until(E.base, if_replies, &w, 60000));
   for (size_t i = 0; i < 2; i++)
-    if (sink.r[i]->rc != KQ_OK) fail_msg("pull %zu: %s", i, sink.r[i]->message);
+    if (E.sink.r[i]->rc != KQ_OK) fail_msg("pull %zu: %s", i, E.sink.r[i]->message);
   /* two images (different manifests, configs) ... */
-  assert_string_not_equal(sink.r[0]->art.digest, sink.r[1]->art.digest);
-  assert_int_equal(kq_image_service_pulls(svc), 2);
+  assert_string_not_equal(E.sink.r[0]->art.digest, E.sink.r[1]->art.digest);
+  assert_int_equal(kq_image_service_pulls(E.svc), 2);
   /* ... one download of the shared layer between them */
   assert_int_equal(blob_gets("t/share-a", layer) + blob_gets("t/share-b", layer), 1);
   /* and the same module, described by its own digest in both replies */
   char want[72];
   assert_int_equal(kq_oci_sha256_file(big, want, NULL), KQ_OK);
-  assert_string_equal(sink.r[0]->art.module_digest, want);
-  assert_string_equal(sink.r[1]->art.module_digest, want);
+  assert_string_equal(E.sink.r[0]->art.module_digest, want);
+  assert_string_equal(E.sink.r[1]->art.module_digest, want);
   unlink(big);
 }
 

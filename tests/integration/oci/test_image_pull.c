@@ -8,43 +8,29 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "kq_http.h"
 #include "kq_oci_digest.h"
-#include "kq_pool.h"
 #include "kq_test_registry.h"
 
 typedef struct fx {
-  struct event_base *base;
-  kq_system_t *sys;
-  kq_http_t *http;
-  kq_pool_t *pool;
-  kq_oci_store_t *store;
-  kq_image_service_t *svc;
   kq_test_registry_t *reg, *areg;
-  char cache[64];
-  if_sink_t sink;
-  kq_aid_t aid;
 } fx_t;
 
+static if_env_t E;
 static fx_t *F;
 
 static uint64_t now_ms(void) { return kq_test_now_ms(); }
-static bool idle(const void *ud) {
-  (void)ud;
-  return kq_system_idle(F->sys);
-}
-static void clear_replies(void) { if_clear(&F->sink); }
+static void clear_replies(void) { if_clear(&E.sink); }
 static bool run_until(bool (*cond)(const void *), const void *ud, unsigned ms) {
-  return if_run_until(F->base, cond, ud, ms);
+  return if_run_until(E.base, cond, ud, ms);
 }
 static bool replies_at_least(const void *ud) {
-  if_wait_t w = {&F->sink, *(const size_t *)ud};
+  if_wait_t w = {&E.sink, *(const size_t *)ud};
   return if_replies(&w);
 }
 
 static kq_image_reply_t *ask(const char *image, kq_pull_policy_t pol, const char *secret, const char *type,
                              const char *path) {
-  return if_ask_ex(F->base, F->svc, &F->sink, F->aid, image, pol, secret, type, path);
+  return if_ask_ex(E.base, E.svc, &E.sink, E.aid, image, pol, secret, type, path);
 }
 
 static char *img(kq_test_registry_t *r, const char *name) {
@@ -70,43 +56,24 @@ static const char *ex(const char *rel) {
 
 static int setup(void **state) {
   F = KQ_NEW(fx_t);
-  F->base = event_base_new();
-  F->sys = kq_system_new(F->base, NULL);
-  F->http = kq_http_new(F->sys);
-  F->pool = kq_pool_new(F->sys, 2);
-  snprintf(F->cache, sizeof F->cache, "/tmp/kq-oci-cache.XXXXXX");
-  assert_non_null(mkdtemp(F->cache));
-  int err;
-  F->store = kq_oci_store_open(F->cache, 0, &err);
+  if_env_open(&E, 0, 2);
   F->reg = kq_test_registry_start(NULL);
   kq_test_registry_opts_t ao = {.user = "kuack", .pass = "s3cret"};
   F->areg = kq_test_registry_start(&ao);
   const char *insecure[] = {kq_test_registry_host(F->reg), kq_test_registry_host(F->areg)};
-  kq_image_service_opts_t o = {.http = F->http, .pool = F->pool, .store = F->store, .insecure = insecure,
-                               .ninsecure = 2, .max_retries = 2, .retry_backoff_ns = KQ_MS(20),
-                               .fail_backoff_ns = KQ_MS(300)};
-  F->svc = kq_image_service_new(F->sys, &o);
-  F->aid = kq_spawn(F->sys, &if_sink_type, &F->sink, NULL);
+  if_env_start(&E, (kq_image_service_opts_t){.insecure = insecure, .ninsecure = 2, .max_retries = 2,
+                                             .retry_backoff_ns = KQ_MS(20),
+                                             .fail_backoff_ns = KQ_MS(300)});
   kq_test_examples_dir();
   *state = F;
   return 0;
 }
 
 static int teardown(void **state) {
-  clear_replies();
-  kq_system_shutdown(F->sys, NULL, NULL);
-  assert_true(run_until(idle, NULL, 10000));
-  kq_http_free(F->http);
-  kq_pool_free(F->pool);
-  assert_int_equal(kq_system_close(F->sys), KQ_OK);
-  event_base_free(F->base);
-  kq_image_service_free(F->svc);
-  kq_oci_store_close(F->store);
+  if_env_stop(&E);
+  if_env_close(&E);
   kq_test_registry_free(F->reg);
   kq_test_registry_free(F->areg);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", F->cache);
-  assert_int_equal(system(cmd), 0);
   free(F);
   return 0;
 }
@@ -168,7 +135,7 @@ static void test_pull_forms(void **st) {
   assert_int_equal(kq_oci_sha256_file(path, want, NULL), KQ_OK);
   assert_string_equal(r->art.module_digest, want);
   /* an artefact stored without module_digest (older meta.json) gets it computed for the reply */
-  uint64_t preps = kq_image_service_preps(F->svc);
+  uint64_t preps = kq_image_service_preps(E.svc);
   char meta[PATH_MAX + 16], cmd[4 * (PATH_MAX + 16) + 200];
   snprintf(meta, sizeof meta, "%s/../meta.json", r->root);
   snprintf(cmd, sizeof cmd, "jq -c 'del(.module_digest, .module_size)' '%s' > '%s.new' && mv '%s.new' '%s'", meta, meta,
@@ -176,7 +143,7 @@ static void test_pull_forms(void **st) {
   assert_int_equal(system(cmd), 0);
   r = ask(img(F->reg, "t/pkg:v1"), KQ_PULL_NEVER, NULL, NULL, NULL);
   assert_int_equal(r->rc, KQ_OK);
-  assert_int_equal(kq_image_service_preps(F->svc), preps + 1);
+  assert_int_equal(kq_image_service_preps(E.svc), preps + 1);
   snprintf(path, sizeof path, "%s/%s", r->root, r->art.module);
   assert_int_equal(kq_oci_sha256_file(path, want, NULL), KQ_OK);
   assert_string_equal(r->art.module_digest, want);
@@ -243,7 +210,7 @@ static void test_digest_mismatch(void **st) {
   assert_int_equal(r->rc, KQ_EDIGEST);
   /* nothing half-written: staging folder empty */
   char tmp[128];
-  snprintf(tmp, sizeof tmp, "%s/tmp", F->cache);
+  snprintf(tmp, sizeof tmp, "%s/tmp", E.cache);
   d = opendir(tmp);
   int left = 0;
   while ((de = readdir(d)))
@@ -276,17 +243,17 @@ static void test_concurrent_and_down(void **st) {
   (void)st;
   push(F->reg, "index", "t/conc:v1", ex("cpujob.wasm"), NULL);
   size_t before = kq_test_registry_count(F->reg, "GET /v2/t/conc/manifests/v1");
-  uint64_t pulls = kq_image_service_pulls(F->svc);
+  uint64_t pulls = kq_image_service_pulls(E.svc);
   clear_replies();
   for (int i = 0; i < 5; i++) {
-    kq_image_request_t rq = {.image = img(F->reg, "t/conc:v1"), .policy = KQ_PULL_ALWAYS, .reply_to = F->aid,
+    kq_image_request_t rq = {.image = img(F->reg, "t/conc:v1"), .policy = KQ_PULL_ALWAYS, .reply_to = E.aid,
                              .reply_id = GOT_IMAGE, .cookie = (uint64_t)i};
-    kq_image_service_request(F->svc, &rq);
+    kq_image_service_request(E.svc, &rq);
   }
   size_t five = 5;
   assert_true(run_until(replies_at_least, &five, 60000));
-  for (int i = 0; i < 5; i++) assert_int_equal(F->sink.r[i]->rc, KQ_OK);
-  assert_int_equal(kq_image_service_pulls(F->svc), pulls + 1);
+  for (int i = 0; i < 5; i++) assert_int_equal(E.sink.r[i]->rc, KQ_OK);
+  assert_int_equal(kq_image_service_pulls(E.svc), pulls + 1);
   assert_int_equal(kq_test_registry_count(F->reg, "GET /v2/t/conc/manifests/v1"), before + 1);
 
   /* registry down: ErrImagePull after retries, then back-off; up again: pull works */
@@ -299,7 +266,7 @@ static void test_concurrent_and_down(void **st) {
   assert_int_equal(r->reason, KQ_OCI_REASON_BACKOFF);
   kq_test_registry_restart(F->reg);
   uint64_t until = now_ms() + 400;   /* the back-off window (300 ms) must pass */
-  while (now_ms() < until) event_base_loop(F->base, EVLOOP_NONBLOCK);
+  while (now_ms() < until) event_base_loop(E.base, EVLOOP_NONBLOCK);
   r = ask(img(F->reg, "t/down:v1"), KQ_PULL_IF_NOT_PRESENT, NULL, NULL, NULL);
   if (r->rc != KQ_OK) fail_msg("after restart: %s", r->message);
   /* cached now: Never works */

@@ -8,8 +8,6 @@
 #include <event2/http.h>
 #include <time.h>
 
-#include "kq_http.h"
-#include "kq_pool.h"
 #include "kq_test_http.h"
 
 typedef struct step {
@@ -17,17 +15,9 @@ typedef struct step {
   const char *retry_after;   /* NULL: no header; "DATE+N": an HTTP-date N s after the fake wall time */
 } step_t;
 
-static struct event_base *base;
-static kq_clock_t clk;
-static kq_system_t *sys;
-static kq_http_t *http;
-static kq_pool_t *pool;
-static kq_oci_store_t *store;
-static kq_image_service_t *svc;
+static if_env_t E;
 static kq_test_http_t *srv;
-static char cache[64], host[64];
-static if_sink_t sink;
-static kq_aid_t aid;
+static char host[64];
 static const step_t *script;
 static size_t nscript, served;
 
@@ -39,7 +29,7 @@ static void route_manifest(struct evhttp_request *req, void *ud) {
     const step_t *s = &script[served];
     status = s->status;
     if (s->retry_after && strncmp(s->retry_after, "DATE+", 5) == 0) {
-      time_t at = (time_t)(kq_wall_ns(&clk) / 1000000000ull) + atoi(s->retry_after + 5);
+      time_t at = (time_t)(kq_wall_ns(&E.clock) / 1000000000ull) + atoi(s->retry_after + 5);
       struct tm tm;
       gmtime_r(&at, &tm);
       char date[64];
@@ -55,73 +45,47 @@ static void route_manifest(struct evhttp_request *req, void *ud) {
   evbuffer_free(b);
 }
 
-static bool idle(const void *ud) {
-  (void)ud;
-  return kq_system_idle(sys);
-}
-
 static int setup(void **state) {
   (void)state;
-  base = event_base_new();
-  kq_clock_fake_init(&clk, 1700000000ull * 1000000000ull);   /* whole seconds: dates are exact */
-  kq_system_opts_t so = {.clock = &clk};
-  sys = kq_system_new(base, &so);
-  http = kq_http_new(sys);
-  pool = kq_pool_new(sys, 1);
-  snprintf(cache, sizeof cache, "/tmp/kq-oci-cache.XXXXXX");
-  assert_non_null(mkdtemp(cache));
-  int err;
-  store = kq_oci_store_open(cache, 0, &err);
-  srv = kq_test_http_new(base, NULL, false);
+  if_env_open(&E, 1700000000ull * 1000000000ull, 1); /* whole seconds: dates are exact */
+  srv = kq_test_http_new(E.base, NULL, false);
   kq_test_http_route(srv, "/v2/t/ra/manifests/v1", route_manifest, NULL);
   kq_test_http_route(srv, "/v2/t/cap/manifests/v1", route_manifest, NULL);
   snprintf(host, sizeof host, "127.0.0.1:%u", (unsigned)kq_test_http_port(srv));
   const char *insecure[] = {host};
-  kq_image_service_opts_t o = {.http = http, .pool = pool, .store = store, .insecure = insecure, .ninsecure = 1,
-                               .max_retries = 4, .retry_backoff_ns = KQ_MS(100),
-                               .max_retry_after_ns = KQ_SEC(60)};
-  svc = kq_image_service_new(sys, &o);
-  aid = kq_spawn(sys, &if_sink_type, &sink, NULL);
+  if_env_start(&E, (kq_image_service_opts_t){.insecure = insecure, .ninsecure = 1, .max_retries = 4,
+                                             .retry_backoff_ns = KQ_MS(100),
+                                             .max_retry_after_ns = KQ_SEC(60)});
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  if_clear(&sink);
-  kq_system_shutdown(sys, NULL, NULL);
-  assert_true(if_run_until(base, idle, NULL, 10000));
-  kq_http_free(http);
-  kq_pool_free(pool);
-  assert_int_equal(kq_system_close(sys), KQ_OK);
+  if_env_stop(&E);
   kq_test_http_free(srv);
-  event_base_free(base);
-  kq_image_service_free(svc);
-  kq_oci_store_close(store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
-  assert_int_equal(system(cmd), 0);
+  if_env_close(&E);
   return 0;
 }
 
 static size_t want_served;
 static bool retry_armed(const void *ud) {
   (void)ud;
-  return served >= want_served && kq_system_next_deadline(sys) != UINT64_MAX;
+  return served >= want_served && kq_system_next_deadline(E.sys) != UINT64_MAX;
 }
 
 /* Waits for request n to be answered and the retry timer to be armed; returns its delay. */
 static uint64_t delay_after(size_t n) {
   want_served = n;
-  assert_true(if_run_until(base, retry_armed, NULL, 10000));
-  return kq_system_next_deadline(sys) - kq_now_ns(&clk);
+  assert_true(if_run_until(E.base, retry_armed, NULL, 10000));
+  return kq_system_next_deadline(E.sys) - kq_now_ns(&E.clock);
 }
 
 /* Moves the fake clock to just before the deadline (nothing fires), then onto it (one fires). */
 static void cross(uint64_t delay) {
-  kq_clock_advance(&clk, delay - 1);
-  assert_int_equal(kq_system_run_timers(sys), 0);
-  kq_clock_advance(&clk, 1);
-  assert_int_equal(kq_system_run_timers(sys), 1);
+  kq_clock_advance(&E.clock, delay - 1);
+  assert_int_equal(kq_system_run_timers(E.sys), 0);
+  kq_clock_advance(&E.clock, 1);
+  assert_int_equal(kq_system_run_timers(E.sys), 1);
 }
 
 static void test_retry_after_and_backoff(void **st) {
@@ -130,11 +94,11 @@ static void test_retry_after_and_backoff(void **st) {
   script = s;
   nscript = 4;
   served = 0;
-  if_clear(&sink);
+  if_clear(&E.sink);
   char image[128];
   snprintf(image, sizeof image, "%s/t/ra:v1", host);
-  kq_image_request_t rq = {.image = image, .policy = KQ_PULL_ALWAYS, .reply_to = aid, .reply_id = GOT_IMAGE};
-  kq_image_service_request(svc, &rq);
+  kq_image_request_t rq = {.image = image, .policy = KQ_PULL_ALWAYS, .reply_to = E.aid, .reply_id = GOT_IMAGE};
+  kq_image_service_request(E.svc, &rq);
 
   assert_int_equal(delay_after(1), KQ_SEC(7));       /* 503 Retry-After: 7 beats the 100 ms backoff */
   cross(KQ_SEC(7));
@@ -144,11 +108,11 @@ static void test_retry_after_and_backoff(void **st) {
   cross(KQ_MS(400));
   assert_int_equal(delay_after(4), KQ_MS(800));      /* Retry-After: 0 never shortens the backoff */
   cross(KQ_MS(800));
-  if_wait_t w = {&sink, 1};
-  assert_true(if_run_until(base, if_replies, &w, 10000));
+  if_wait_t w = {&E.sink, 1};
+  assert_true(if_run_until(E.base, if_replies, &w, 10000));
   assert_int_equal(served, 5);
-  assert_int_equal(sink.r[0]->reason, KQ_OCI_REASON_ERR_IMAGE_PULL);
-  assert_non_null(strstr(sink.r[0]->message, "not found"));
+  assert_int_equal(E.sink.r[0]->reason, KQ_OCI_REASON_ERR_IMAGE_PULL);
+  assert_non_null(strstr(E.sink.r[0]->message, "not found"));
 }
 
 static void test_retry_after_over_cap_fails(void **st) {
@@ -159,13 +123,13 @@ static void test_retry_after_over_cap_fails(void **st) {
   served = 0;
   char image[128];
   snprintf(image, sizeof image, "%s/t/cap:v1", host);
-  kq_image_reply_t *r = if_ask(base, svc, &sink, aid, image, KQ_PULL_ALWAYS, NULL);
+  kq_image_reply_t *r = if_ask(E.base, E.svc, &E.sink, E.aid, image, KQ_PULL_ALWAYS, NULL);
   assert_int_equal(served, 1);
   assert_int_equal(r->reason, KQ_OCI_REASON_ERR_IMAGE_PULL);
   assert_int_equal(r->rc, KQ_EHTTP);
   assert_non_null(strstr(r->message, "503"));
   assert_non_null(strstr(r->message, "retry after 3600 s"));
-  assert_int_equal(kq_system_next_deadline(sys), UINT64_MAX);
+  assert_int_equal(kq_system_next_deadline(E.sys), UINT64_MAX);
 }
 
 int main(void) {

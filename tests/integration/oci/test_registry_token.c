@@ -7,39 +7,23 @@
 
 #include <limits.h>
 
-#include "kq_http.h"
 #include "kq_oci_digest.h"
-#include "kq_pool.h"
 #include "kq_test_registry.h"
 #include "kq_test_token.h"
 
 typedef struct fx {
-  struct event_base *base;
-  kq_clock_t clock;
-  kq_system_t *sys;
-  kq_http_t *http;
-  kq_pool_t *pool;
-  kq_oci_store_t *store;
-  kq_image_service_t *svc;
   kq_test_token_t *tok;
   kq_test_registry_t *reg;
-  char cache[64];
-  if_sink_t sink;
-  kq_aid_t aid;
   char good[300], bad[300];
 } fx_t;
 
+static if_env_t E;
 static fx_t *F;
 
 static kq_image_reply_t *ask(const char *name, const char *secret) {
   char image[256];
   snprintf(image, sizeof image, "%s/%s", kq_test_registry_host(F->reg), name);
-  return if_ask(F->base, F->svc, &F->sink, F->aid, image, KQ_PULL_ALWAYS, secret);
-}
-
-static bool idle(const void *ud) {
-  (void)ud;
-  return kq_system_idle(F->sys);
+  return if_ask(E.base, E.svc, &E.sink, E.aid, image, KQ_PULL_ALWAYS, secret);
 }
 
 static const char *example(const char *rel) {
@@ -50,29 +34,18 @@ static const char *example(const char *rel) {
 
 static int setup(void **state) {
   F = KQ_NEW(fx_t);
-  F->base = event_base_new();
-  kq_clock_fake_init(&F->clock, 1700000000ull * 1000000000ull);
-  kq_system_opts_t so = {.clock = &F->clock};
-  F->sys = kq_system_new(F->base, &so);
-  F->http = kq_http_new(F->sys);
-  F->pool = kq_pool_new(F->sys, 2);
-  snprintf(F->cache, sizeof F->cache, "/tmp/kq-oci-cache.XXXXXX");
-  assert_non_null(mkdtemp(F->cache));
-  int err;
-  F->store = kq_oci_store_open(F->cache, 0, &err);
+  if_env_open(&E, 1700000000ull * 1000000000ull, 2);
   kq_test_token_opts_t to = {.user = "kuack", .pass = "s3cret", .expires_in = 300};
-  F->tok = kq_test_token_new(F->base, &to);
+  F->tok = kq_test_token_new(E.base, &to);
   kq_test_registry_opts_t ro = {.token_realm = kq_test_token_realm(F->tok),
                                 .token_service = kq_test_token_service(F->tok),
                                 .token_issuer = kq_test_token_issuer(F->tok),
                                 .token_certs = kq_test_token_cert_file(F->tok)};
   F->reg = kq_test_registry_start(&ro);
   const char *insecure[] = {kq_test_registry_host(F->reg)};
-  kq_image_service_opts_t o = {.http = F->http, .pool = F->pool, .store = F->store, .insecure = insecure,
-                               .ninsecure = 1, .max_retries = 1, .retry_backoff_ns = KQ_MS(20),
-                               .fail_backoff_ns = KQ_MS(300)};
-  F->svc = kq_image_service_new(F->sys, &o);
-  F->aid = kq_spawn(F->sys, &if_sink_type, &F->sink, NULL);
+  if_env_start(&E, (kq_image_service_opts_t){.insecure = insecure, .ninsecure = 1, .max_retries = 1,
+                                             .retry_backoff_ns = KQ_MS(20),
+                                             .fail_backoff_ns = KQ_MS(300)});
   snprintf(F->good, sizeof F->good, "{\"auths\":{\"%s\":{\"username\":\"kuack\",\"password\":\"s3cret\"}}}",
            kq_test_registry_host(F->reg));
   snprintf(F->bad, sizeof F->bad, "{\"auths\":{\"%s\":{\"username\":\"kuack\",\"password\":\"wrong\"}}}",
@@ -86,26 +59,16 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  if_clear(&F->sink);
-  kq_system_shutdown(F->sys, NULL, NULL);
-  assert_true(if_run_until(F->base, idle, NULL, 10000));
-  kq_http_free(F->http);
-  kq_pool_free(F->pool);
-  assert_int_equal(kq_system_close(F->sys), KQ_OK);
+  if_env_stop(&E);
   kq_test_registry_free(F->reg);
   kq_test_token_free(F->tok);
-  event_base_free(F->base);
-  kq_image_service_free(F->svc);
-  kq_oci_store_close(F->store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", F->cache);
-  assert_int_equal(system(cmd), 0);
+  if_env_close(&E);
   free(F);
   return 0;
 }
 
 /* Past the image actor's failure back-off (300 ms on the fake clock). */
-static void past_backoff(void) { kq_clock_advance(&F->clock, KQ_SEC(1)); }
+static void past_backoff(void) { kq_clock_advance(&E.clock, KQ_SEC(1)); }
 
 static void test_anonymous_is_unauthorized(void **st) {
   (void)st;
@@ -132,7 +95,7 @@ static void test_wrong_credentials(void **st) {
   assert_non_null(strstr(r->message, "refused the credentials"));
   assert_non_null(strstr(r->message, kq_test_token_realm(F->tok)));
   assert_int_equal(kq_test_token_refused(F->tok), refused0 + 1);
-  assert_int_equal(kq_image_service_tokens_cached(F->svc), 0);
+  assert_int_equal(kq_image_service_tokens_cached(E.svc), 0);
   past_backoff();
 }
 
@@ -162,15 +125,15 @@ static void test_good_credentials_and_token_reuse(void **st) {
   r = ask("t/other:v1", F->good);
   if (r->rc != KQ_OK) fail_msg("other repo: %s", r->message);
   assert_int_equal(kq_test_token_requests(F->tok), req0 + 2);
-  assert_int_equal(kq_image_service_tokens_cached(F->svc), 2);
+  assert_int_equal(kq_image_service_tokens_cached(E.svc), 2);
 
   /* 300 s tokens are reused for 270 s (30 s margin): at +269 s still cached... */
-  kq_clock_advance(&F->clock, KQ_SEC(269) - KQ_SEC(1));
+  kq_clock_advance(&E.clock, KQ_SEC(269) - KQ_SEC(1));
   r = ask("t/tok:v1", F->good);
   assert_int_equal(r->rc, KQ_OK);
   assert_int_equal(kq_test_token_requests(F->tok), req0 + 2);
   /* ...and past it a fresh one is fetched */
-  kq_clock_advance(&F->clock, KQ_SEC(2));
+  kq_clock_advance(&E.clock, KQ_SEC(2));
   r = ask("t/tok:v1", F->good);
   assert_int_equal(r->rc, KQ_OK);
   assert_int_equal(kq_test_token_requests(F->tok), req0 + 3);
@@ -183,15 +146,15 @@ static void test_refused_cached_token_is_replaced(void **st) {
   assert_int_equal(kq_oci_creds_lookup(F->good, kq_test_registry_host(F->reg), &c), KQ_OK);
   char id[72];
   kq_oci_creds_identity(&c, true, id);
-  kq_oci_token_cache_t *cache = kq_image_service_token_cache(F->svc);
+  kq_oci_token_cache_t *cache = kq_image_service_token_cache(E.svc);
   const char *scope = "repository:t/other:pull";
   kq_oci_token_cache_put(cache, kq_test_registry_host(F->reg), scope, id, "eyJhbGciOiJub25lIn0.e30.c2ln", 300,
-                         kq_now_ns(&F->clock));
+                         kq_now_ns(&E.clock));
   size_t req0 = kq_test_token_requests(F->tok);
   kq_image_reply_t *r = ask("t/other:v1", F->good);
   if (r->rc != KQ_OK) fail_msg("after a refused cached token: %s", r->message);
   assert_int_equal(kq_test_token_requests(F->tok), req0 + 1);
-  const char *now_cached = kq_oci_token_cache_get(cache, kq_test_registry_host(F->reg), scope, id, kq_now_ns(&F->clock));
+  const char *now_cached = kq_oci_token_cache_get(cache, kq_test_registry_host(F->reg), scope, id, kq_now_ns(&E.clock));
   assert_non_null(now_cached);
   assert_string_not_equal(now_cached, "eyJhbGciOiJub25lIn0.e30.c2ln");
 }
