@@ -328,6 +328,21 @@ const char *sched_fmt_cpu(int64_t millis, char *buf) {
   return buf;
 }
 
+/* printf("%.1f", b / 2^shift) for |b| < 2^53 (so the double quotient is exact) without printf:
+ * tenths rounded to nearest, ties to even, as glibc rounds the exact binary value. */
+static size_t fmt_tenths(int64_t b, int shift, char *buf) {
+  uint64_t a = b < 0 ? (uint64_t)0 - (uint64_t)b : (uint64_t)b, t = a * 10;
+  uint64_t q = t >> shift, r = t & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+  if (r > half || (r == half && (q & 1))) q++;
+  size_t n = 0;
+  if (b < 0) buf[n++] = '-';
+  n += fmt_i64((int64_t)(q / 10), buf + n);
+  buf[n++] = '.';
+  buf[n++] = (char)('0' + q % 10);
+  buf[n] = 0;
+  return n;
+}
+
 const char *sched_fmt_mem(int64_t b, char *buf) {
   static const char *const units[] = {"Gi", "Mi", "Ki"};
   static const int shifts[] = {30, 20, 10};
@@ -336,6 +351,7 @@ const char *sched_fmt_mem(int64_t b, char *buf) {
     int64_t unit = (int64_t)1 << shifts[u];
     if (a >= unit) {
       if (a % unit == 0) strcpy(buf + fmt_i64(b / unit, buf), units[u]);
+      else if (a < (int64_t)1 << 53) strcpy(buf + fmt_tenths(b, shifts[u], buf), units[u]);
       else snprintf(buf, 32, "%.1f%s", (double)b / (double)unit, units[u]);
       return buf;
     }

@@ -204,7 +204,10 @@ void kq_policy_diagnose(const kq_place_req_t *req, const kq_view_t *v, const uin
 enum { KQ_VIX_CPU = 0, KQ_VIX_MEM = 1, KQ_VIX_RTT = 2, KQ_VIX_LOAD = 3, KQ_VIX_NFAMILIES = 4 };
 /* The RTT family files browsers by round-trip time: bucket 0 = not measured, else the bucket of
  * rtt_us + 1 on a finer scale (kq_view_index_rtt_bucket_lo; so policy latency walks up from
- * the fastest), capped at KQ_VIX_RTT_BUCKETS - 1. Its lists are split further into cells (rtt_head/rtt_nonempty, not head/nonempty):
+ * the fastest), capped at KQ_VIX_RTT_BUCKETS - 1. It has its own, coarser groups
+ * (kq_view_index_rtt_group: available without a real GPU, available with one, unavailable;
+ * policy latency has no use for busy/empty) and its lists are split further into cells
+ * (rtt_head/rtt_nonempty, not head/nonempty):
  * cell = load level * KQ_VIX_FIT_CLASSES + fit class, where the load level is
  * floor(load * KQ_VIX_LOAD_LEVELS) capped at the last level, and the fit class is the smaller of
  * the free CPU's and free memory's size class (kq_view_index_fit_class). A browser in cell
@@ -234,6 +237,11 @@ enum { KQ_VIX_GROUP_BUSY = 0, KQ_VIX_GROUP_EMPTY = 1 }; /* bit 0 of the group nu
  * browsers take its BestEffort Pods). */
 #define KQ_VIX_GROUP_UNAVAILABLE 4u
 #define KQ_VIX_NGROUPS 5u
+/* RTT groups: 0 available without a real GPU, 1 available with one, 2 unavailable. */
+#define KQ_VIX_RTT_GROUPS 3u
+static inline uint32_t kq_view_index_rtt_group(uint32_t group) {
+  return group == KQ_VIX_GROUP_UNAVAILABLE ? 2u : group >> 1;
+}
 
 typedef struct kq_view_index {
   uint32_t n, cap;             /* browsers indexed: 0..n-1, the view's indices */
@@ -243,6 +251,8 @@ typedef struct kq_view_index {
   uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
                                 * least possible spread key; found in index order with ctz) */
   uint8_t *cell;               /* cell the RTT family files the browser under */
+  double *load;                /* kq_policy_load(v, i) at the last sync (policy latency's score
+                                * reads it: no division, two columns fewer per browser) */
   /* binary max-heaps by (free CPU, index), for kuack-compat's rule (most free CPU, ties to the
    * highest index): heap[0] of the available browsers (not in KQ_VIX_GROUP_UNAVAILABLE),
    * heap[1] of the available ones with a real GPU. For a Pod that is not BestEffort, the top of
@@ -253,9 +263,9 @@ typedef struct kq_view_index {
   } heap[2];
   uint32_t head[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS]; /* RTT: unused */
   uint64_t nonempty[KQ_VIX_NFAMILIES][KQ_VIX_NGROUPS][KQ_VIEW_INDEX_BUCKETS / 64];
-  uint32_t rtt_head[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS];
-  uint64_t rtt_nonempty[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS / 64];
-  uint64_t rtt_words[KQ_VIX_NGROUPS][KQ_VIX_RTT_CELLS]; /* bit w: rtt_nonempty[..][w] != 0 */
+  uint32_t rtt_head[KQ_VIX_RTT_GROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS];
+  uint64_t rtt_nonempty[KQ_VIX_RTT_GROUPS][KQ_VIX_RTT_CELLS][KQ_VIX_RTT_BUCKETS / 64];
+  uint64_t rtt_words[KQ_VIX_RTT_GROUPS][KQ_VIX_RTT_CELLS]; /* bit w: rtt_nonempty[..][w] != 0 */
 } kq_view_index_t;
 
 /* Bucket of a free amount (<= 0 → 0). Monotone non-decreasing. */

@@ -44,14 +44,23 @@ int64_t kq_view_index_rtt_bucket_lo(uint32_t b) {
   return (int64_t)((1u << RTT_SUB) + sub) << (e - RTT_SUB);
 }
 
-uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
-  double permille = kq_policy_load(v, i) * 1000.0;
+/* The load bucket and level of a load (kq_policy_load's value): sync computes the load once. */
+static inline uint32_t load_bucket_of(double load) {
+  double permille = load * 1000.0;
   return kq_view_index_bucket(permille < 1e15 ? (int64_t)permille : (int64_t)1e15);
 }
 
-uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i) {
-  double l = kq_policy_load(v, i) * KQ_VIX_LOAD_LEVELS; /* exact scaling: floor(l) / L <= load */
+static inline uint32_t load_level_of(double load) {
+  double l = load * KQ_VIX_LOAD_LEVELS; /* exact scaling: floor(l) / L <= load */
   return l >= KQ_VIX_LOAD_LEVELS - 1 ? KQ_VIX_LOAD_LEVELS - 1 : (uint32_t)l;
+}
+
+uint32_t kq_view_index_load_bucket(const kq_view_t *v, uint32_t i) {
+  return load_bucket_of(kq_policy_load(v, i));
+}
+
+uint32_t kq_view_index_load_level(const kq_view_t *v, uint32_t i) {
+  return load_level_of(kq_policy_load(v, i));
 }
 
 uint32_t kq_view_index_fit_class(int64_t cpu_millis, int64_t mem_bytes) {
@@ -95,6 +104,7 @@ void kq_view_index_free(kq_view_index_t *ix) {
   }
   free(ix->group);
   free(ix->cell);
+  free(ix->load);
   for (int h = 0; h < 2; h++) {
     free(ix->heap[h].at);
     free(ix->heap[h].pos);
@@ -115,6 +125,7 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   }
   ix->group = xrealloc(ix->group, nc);
   ix->cell = xrealloc(ix->cell, nc);
+  ix->load = xrealloc(ix->load, (size_t)nc * sizeof *ix->load);
   for (int h = 0; h < 2; h++) {
     ix->heap[h].at = xrealloc(ix->heap[h].at, (size_t)nc * sizeof *ix->heap[h].at);
     ix->heap[h].pos = xrealloc(ix->heap[h].pos, (size_t)nc * sizeof *ix->heap[h].pos);
@@ -125,14 +136,16 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   ix->cap = nc;
 }
 
-/* The list head of (family f, group g, bucket b), in cell lvl for the RTT family. */
+/* The list head of (family f, group g, bucket b), in cell lvl for the RTT family (whose group
+ * is kq_view_index_rtt_group(g)). */
 static inline uint32_t *head_of(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t lvl) {
-  return f == KQ_VIX_RTT ? &ix->rtt_head[g][lvl][b] : &ix->head[f][g][b];
+  return f == KQ_VIX_RTT ? &ix->rtt_head[kq_view_index_rtt_group(g)][lvl][b] : &ix->head[f][g][b];
 }
 
 static inline uint64_t *nonempty_of(kq_view_index_t *ix, int f, uint32_t g, uint32_t b,
                                     uint32_t lvl) {
-  return f == KQ_VIX_RTT ? &ix->rtt_nonempty[g][lvl][b / 64] : &ix->nonempty[f][g][b / 64];
+  return f == KQ_VIX_RTT ? &ix->rtt_nonempty[kq_view_index_rtt_group(g)][lvl][b / 64]
+                         : &ix->nonempty[f][g][b / 64];
 }
 
 static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i) {
@@ -143,7 +156,7 @@ static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i
   *hp = i;
   ix->bucket[f][i] = (uint16_t)b;
   *nonempty_of(ix, f, g, b, ix->cell[i]) |= 1ull << (b % 64);
-  if (f == KQ_VIX_RTT) ix->rtt_words[g][ix->cell[i]] |= 1ull << (b / 64);
+  if (f == KQ_VIX_RTT) ix->rtt_words[kq_view_index_rtt_group(g)][ix->cell[i]] |= 1ull << (b / 64);
 }
 
 static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
@@ -155,7 +168,8 @@ static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   if (*hp != NONE) return;
   uint64_t *ne = nonempty_of(ix, f, g, b, ix->cell[i]);
   *ne &= ~(1ull << (b % 64));
-  if (f == KQ_VIX_RTT && !*ne) ix->rtt_words[g][ix->cell[i]] &= ~(1ull << (b / 64));
+  if (f == KQ_VIX_RTT && !*ne)
+    ix->rtt_words[kq_view_index_rtt_group(g)][ix->cell[i]] &= ~(1ull << (b / 64));
 }
 
 /* ---- the (free CPU, index) max-heaps ---- */
@@ -234,8 +248,8 @@ static inline void set_idle(kq_view_index_t *ix, uint32_t i, bool on) {
   else ix->idle[i / 64] &= ~(1ull << (i % 64));
 }
 
-static inline bool idle_of(const kq_view_t *v, uint32_t i, uint32_t g) {
-  return (g & ~KQ_VIX_GROUP_GPU) == KQ_VIX_GROUP_EMPTY && kq_policy_load(v, i) == 0;
+static inline bool idle_of(double load, uint32_t g) {
+  return (g & ~KQ_VIX_GROUP_GPU) == KQ_VIX_GROUP_EMPTY && load == 0;
 }
 
 static inline uint32_t group_of(const kq_view_t *v, uint32_t i) {
@@ -254,12 +268,15 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
     ix->n = i + 1;
   }
   uint32_t g = group_of(v, i);
+  double load = kq_policy_load(v, i);
   uint32_t bc = kq_view_index_bucket(v->free_cpu_millis[i]);
   uint32_t bm = kq_view_index_bucket(v->free_mem_bytes[i]);
   uint32_t br = kq_view_index_rtt_bucket(v->rtt_us[i]);
-  uint32_t bl = kq_view_index_load_bucket(v, i);
-  uint32_t lv = kq_view_index_rtt_cell(v, i);
-  set_idle(ix, i, idle_of(v, i, g));
+  uint32_t bl = load_bucket_of(load);
+  uint32_t lv = load_level_of(load) * KQ_VIX_FIT_CLASSES +
+                kq_view_index_fit_class(v->free_cpu_millis[i], v->free_mem_bytes[i]);
+  ix->load[i] = load;
+  set_idle(ix, i, idle_of(load, g));
   heap_sync(ix, i, g, v->free_cpu_millis[i]);
   uint32_t og = ix->group[i];
   if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
@@ -279,6 +296,7 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
 static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   uint32_t g = ix->group[from];
   ix->cell[to] = ix->cell[from];
+  ix->load[to] = ix->load[from];
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     uint32_t n = ix->next[f][from], p = ix->prev[f][from];
     ix->next[f][to] = n;
@@ -329,34 +347,43 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
   if (ix->n != v->n) return false;
   uint32_t seen[KQ_VIX_NFAMILIES] = {0};
   kq_view_index_t *mix = (kq_view_index_t *)ix; /* head_of/nonempty_of only read here */
-  for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
-    for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
-      for (uint32_t lv = 0; lv < (f == KQ_VIX_RTT ? KQ_VIX_RTT_CELLS : 1u); lv++)
-      for (uint32_t b = 0; b < (f == KQ_VIX_RTT ? KQ_VIX_RTT_BUCKETS : KQ_VIEW_INDEX_BUCKETS); b++) {
-        bool bit = *nonempty_of(mix, f, g, b, lv) >> (b % 64) & 1;
-        uint32_t h = *head_of(mix, f, g, b, lv);
-        if (bit != (h != NONE)) return false;
-        if (f == KQ_VIX_RTT &&
-            ((b < KQ_VIEW_INDEX_BUCKETS &&
-              (ix->head[f][g][b] != NONE || ix->nonempty[f][g][b / 64])) ||
-                                ((ix->rtt_words[g][lv] >> (b / 64) & 1) !=
-                                 (ix->rtt_nonempty[g][lv][b / 64] != 0))))
-          return false;
-        uint32_t prev = NONE;
-        for (uint32_t i = h; i != NONE; i = ix->next[f][i]) {
-          if (i >= v->n || ix->prev[f][i] != prev || ix->group[i] != g ||
-              ix->bucket[f][i] != b || seen[f] > v->n ||
-              (f == KQ_VIX_RTT && (ix->cell[i] != lv || kq_view_index_rtt_cell(v, i) != lv)))
+  /* the RTT family lives in rtt_head/rtt_nonempty only */
+  for (uint32_t g = 0; g < KQ_VIX_NGROUPS; g++)
+    for (uint32_t b = 0; b < KQ_VIEW_INDEX_BUCKETS; b++)
+      if (ix->head[KQ_VIX_RTT][g][b] != NONE || ix->nonempty[KQ_VIX_RTT][g][b / 64]) return false;
+  for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
+    bool rtt = f == KQ_VIX_RTT;
+    /* for RTT, g below is the RTT group and head_of/nonempty_of want a group mapping to it */
+    static const uint32_t rtt_rep[KQ_VIX_RTT_GROUPS] = {0, KQ_VIX_GROUP_GPU,
+                                                         KQ_VIX_GROUP_UNAVAILABLE};
+    for (uint32_t g = 0; g < (rtt ? KQ_VIX_RTT_GROUPS : KQ_VIX_NGROUPS); g++)
+      for (uint32_t lv = 0; lv < (rtt ? KQ_VIX_RTT_CELLS : 1u); lv++)
+        for (uint32_t b = 0; b < (rtt ? KQ_VIX_RTT_BUCKETS : KQ_VIEW_INDEX_BUCKETS); b++) {
+          uint32_t hg = rtt ? rtt_rep[g] : g;
+          bool bit = *nonempty_of(mix, f, hg, b, lv) >> (b % 64) & 1;
+          uint32_t h = *head_of(mix, f, hg, b, lv);
+          if (bit != (h != NONE)) return false;
+          if (rtt && ((ix->rtt_words[g][lv] >> (b / 64) & 1) != (ix->rtt_nonempty[g][lv][b / 64] != 0)))
             return false;
-          uint32_t want = f == KQ_VIX_CPU   ? kq_view_index_bucket(v->free_cpu_millis[i])
-                          : f == KQ_VIX_MEM ? kq_view_index_bucket(v->free_mem_bytes[i])
-                          : f == KQ_VIX_RTT ? kq_view_index_rtt_bucket(v->rtt_us[i])
-                                            : kq_view_index_load_bucket(v, i);
-          if (want != b || group_of(v, i) != g) return false;
-          seen[f]++;
-          prev = i;
+          uint32_t prev = NONE;
+          for (uint32_t i = h; i != NONE; i = ix->next[f][i]) {
+            uint32_t ig = rtt ? kq_view_index_rtt_group(ix->group[i]) : ix->group[i];
+            if (i >= v->n || ix->prev[f][i] != prev || ix->group[i] == UNLINKED || ig != g ||
+                ix->bucket[f][i] != b || seen[f] > v->n ||
+                (rtt && (ix->cell[i] != lv || kq_view_index_rtt_cell(v, i) != lv)))
+              return false;
+            uint32_t want = f == KQ_VIX_CPU   ? kq_view_index_bucket(v->free_cpu_millis[i])
+                            : f == KQ_VIX_MEM ? kq_view_index_bucket(v->free_mem_bytes[i])
+                            : rtt             ? kq_view_index_rtt_bucket(v->rtt_us[i])
+                                              : kq_view_index_load_bucket(v, i);
+            if (want != b || group_of(v, i) != ix->group[i]) return false;
+            /* bit-identical to what policy latency would compute from the columns */
+            if (f == KQ_VIX_CPU && ix->load[i] != kq_policy_load(v, i)) return false;
+            seen[f]++;
+            prev = i;
+          }
         }
-      }
+  }
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++)
     if (seen[f] != v->n) return false;
   for (int k = 0; k < 2; k++) {
@@ -376,7 +403,7 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
   }
   for (uint32_t i = 0; i < ix->cap; i++) {
     bool bit = ix->idle[i / 64] >> (i % 64) & 1;
-    if (bit != (i < v->n && idle_of(v, i, group_of(v, i)))) return false;
+    if (bit != (i < v->n && idle_of(kq_policy_load(v, i), group_of(v, i)))) return false;
   }
   return true;
 }

@@ -6,12 +6,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "sched_fixture.h"
+#include "scheduler_internal.h"
 
 #define NB 24
 #define NP 400
@@ -149,7 +151,38 @@ static void test_random_events_never_drift(void **st) {
   kq_h_free(h);
 }
 
+/* The explanation's quantities are formatted without printf; they must read exactly as
+ * printf's "%.1f" would (rounding half to even on the exact binary value), ties included. */
+static void test_fmt_mem_matches_printf(void **st) {
+  (void)st;
+  static const char *const units[] = {"Gi", "Mi", "Ki"};
+  char got[32], want[32];
+  for (int k = 0; k < 200000; k++) {
+    int shift = 10 * (1 + (int)(rnd() % 3));
+    int64_t b;
+    switch (k % 4) {
+      case 0: b = (int64_t)(rnd() % (1ull << 45)); break;                /* anything */
+      case 1: b = ((int64_t)(rnd() % 4096) << shift) + (1ll << shift) / 20 * (int64_t)(rnd() % 20); break;
+      case 2: b = ((int64_t)(rnd() % 4096) << (shift - 2)) | ((int64_t)1 << shift); break; /* .25 .5 .75: ties */
+      default: b = ((int64_t)(rnd() % 4096) << shift) + (int64_t)(rnd() % 8) - 4; break;
+    }
+    if (rnd() % 5 == 0) b = -b;
+    sched_fmt_mem(b, got);
+    int64_t a = b < 0 ? -b : b;
+    int u = a >= 1ll << 30 ? 0 : a >= 1ll << 20 ? 1 : a >= 1ll << 10 ? 2 : 3;
+    if (u == 3) snprintf(want, sizeof want, "%lld", (long long)b);
+    else if (a % (1ll << (30 - 10 * u)) == 0)
+      snprintf(want, sizeof want, "%lld%s", (long long)(b / (1ll << (30 - 10 * u))), units[u]);
+    else snprintf(want, sizeof want, "%.1f%s", (double)b / (double)(1ll << (30 - 10 * u)), units[u]);
+    if (strcmp(got, want)) fail_msg("sched_fmt_mem(%lld) = %s, printf gives %s", (long long)b, got, want);
+  }
+  assert_string_equal(sched_fmt_mem(5ll << 29, got), "2.5Gi");
+  assert_string_equal(sched_fmt_mem(3ll << 29, got), "1.5Gi");
+  assert_string_equal(sched_fmt_mem(-(5ll << 28), got), "-1.2Gi"); /* -1.25: tie to even */
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_random_events_never_drift)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_random_events_never_drift),
+                                     cmocka_unit_test(test_fmt_mem_matches_printf)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,7 +199,13 @@ static void assert_index_agrees(fx_t *f, const kq_view_index_t *ix, int requests
         kq_policy_params_t prm = {0};
         if (!strcmp(vt->name, "gpu")) kq_policy_params_add(&prm, "share_gpu_browsers", share);
         else if (!strcmp(vt->name, "binpack") && share < 2) kq_policy_params_add(&prm, "open_largest", share);
-        else if (share > 0) break;
+        else if (!strcmp(vt->name, "latency") && share > 0) {
+          /* other load weights (the index's level bounds scale with it) and an unknown RTT
+           * that ranks among the measured ones */
+          static const double weights[] = {0, 0.25, 1, 3, 100};
+          kq_policy_params_add(&prm, "load_weight", weights[rnd() % 5]);
+          if (share > 1) kq_policy_params_add(&prm, "unknown_rtt_ms", (double)rr(0, 120));
+        } else if (share > 0) break;
         if (!strcmp(vt->name, "gpu") && rnd() % 2) kq_policy_params_add(&prm, "open_largest", 0);
         kq_policy_state_t s;
         assert_int_equal(kq_policy_setup(vt->name, &prm, &s, NULL, 0), 0);
@@ -233,6 +239,9 @@ static void test_index_equals_scan(void **st) {
         f->free_cpu[i] = rr(0, 8) * 250;
         f->free_mem[i] = rr(0, 8) << 28;
       }
+    /* few distinct RTTs: equal scores across load levels and buckets (policy latency's ties) */
+    if (round % 3 != 2)
+      for (uint32_t i = 0; i < f->v.n; i++) f->rtt[i] = rnd() % 6 ? rr(0, 3) * 999 : -1;
     kq_view_index_build(ix, &f->v);
     assert_true(kq_view_index_check(ix, &f->v));
     assert_index_agrees(f, ix, 10);
