@@ -490,6 +490,7 @@ static void on_set_policy(sched_t *s, kq_sched_set_policy_msg_t *m) {
     if (st.vt != s->policy.vt)
       KQ_INFO(COMP, "placement policy changed", "from=%s to=%s", s->policy.vt->name, st.vt->name);
     s->policy = st;
+    sv_index_needs(&s->view, st.vt->index_needs);
     text = kq_asprintf("placement policy is now %s", st.vt->name);
     s->explain_now = true;
     nudge(s);
@@ -595,6 +596,7 @@ static int sched_init(kq_actor_t *self, void *state, void *arg) {
   }
   s->self = self;
   sv_init(&s->view);
+  sv_index_needs(&s->view, s->policy.vt->index_needs);
   s->metrics = kq_system_metrics(kq_actor_system(self));
   static const double bounds[] = {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1e-1};
   s->m_latency = kq_metrics_histogram(s->metrics, "kq_scheduler_decision_seconds",

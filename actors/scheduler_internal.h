@@ -61,6 +61,8 @@ typedef struct sched_view {
 
 void sv_init(sched_view_t *v);
 void sv_free(sched_view_t *v);
+/* Keeps the optional parts of the index the policy reads (KQ_POLICY_NEEDS_*), drops the rest. */
+void sv_index_needs(sched_view_t *v, uint32_t needs);
 /* The policy's view of the columns (valid until the next add/remove). */
 kq_view_t sv_policy_view(const sched_view_t *v);
 int32_t sv_find(const sched_view_t *v, kq_aid_t aid);

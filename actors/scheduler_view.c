@@ -48,6 +48,11 @@ kq_view_t sv_policy_view(const sched_view_t *v) {
                      .index = &v->index};
 }
 
+void sv_index_needs(sched_view_t *v, uint32_t needs) {
+  kq_view_t view = sv_policy_view(v);
+  kq_view_index_set_heaps(&v->index, &view, (needs & KQ_POLICY_NEEDS_HEAPS) != 0);
+}
+
 /* Re-files browser i in the index after a change to its capacity, Pods or GPU class. */
 static void sync_index(sched_view_t *v, uint32_t i) {
   kq_view_t view = sv_policy_view(v);

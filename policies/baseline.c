@@ -41,7 +41,7 @@ static int32_t compat_select(const kq_policy_state_t *st, const kq_place_req_t *
   int64_t best = 0;
   const kq_view_index_t *ix = v->index;
   const struct kq_vix_heap *h = ix ? &ix->heap[req->gpu ? 1 : 0] : NULL;
-  if (ix && ix->n == v->n && h->n && skip == KQ_POLICY_SKIP &&
+  if (ix && ix->n == v->n && ix->heaps && h->n && skip == KQ_POLICY_SKIP &&
       kq_policy_fits(v, h->at[0], req, excluded, skip, false)) {
     /* the heap's top is the largest (free CPU, index) among the browsers this Pod may use (not
      * throttled, overloaded or draining; a real GPU for a GPU Pod): the scan's answer when it
@@ -103,4 +103,5 @@ const kq_policy_vtable_t kq_policy_kuack_compat = {
     .summary = "the original Kuack rule: most free CPU, ties to the last browser",
     .configure = kq_policy_configure_spec,
     .select = compat_select,
+    .index_needs = KQ_POLICY_NEEDS_HEAPS,
 };

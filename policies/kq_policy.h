@@ -128,7 +128,12 @@ typedef struct kq_policy_vtable {
    * n bytes (non-zero = skip). Pure: no I/O, no allocation, no global state. */
   int32_t (*select)(const kq_policy_state_t *st, const kq_place_req_t *req, const kq_view_t *v,
                     const uint8_t *excluded, uint64_t now_ns, kq_policy_reason_t *why);
+  /* KQ_POLICY_NEEDS_* bits: optional parts of the view's index this policy reads (0: none; the
+   * owner of the view may then stop keeping them). */
+  uint32_t index_needs;
 } kq_policy_vtable_t;
+
+#define KQ_POLICY_NEEDS_HEAPS 1u /* kq_view_index_t.heaps (kuack-compat) */
 
 /* Generic configure: checks params against vt->params and fills st->p with values or defaults. */
 int kq_policy_configure_spec(const kq_policy_vtable_t *vt, const kq_policy_params_t *params,
@@ -256,7 +261,11 @@ typedef struct kq_view_index {
   /* binary max-heaps by (free CPU, index), for kuack-compat's rule (most free CPU, ties to the
    * highest index): heap[0] of the available browsers (not in KQ_VIX_GROUP_UNAVAILABLE),
    * heap[1] of the available ones with a real GPU. For a Pod that is not BestEffort, the top of
-   * the heap it may use is the scan's answer when it fits. */
+   * the heap it may use is the scan's answer when it fits. Kept only while `heaps` is set (the
+   * default; kq_view_index_set_heaps): O(log n) per free-CPU change that only kuack-compat
+   * reads, so an owner whose policy does not want them (kq_policy_vtable_t.index_needs) turns
+   * them off, and kuack-compat then walks the free-CPU buckets. */
+  bool heaps;
   struct kq_vix_heap {
     uint32_t *at, *pos, n; /* pos[i]: position of browser i, UINT32_MAX = not in it */
     int64_t *key;          /* free CPU at each position */
@@ -282,8 +291,11 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i);
 /* Removes browser i as the view does (swap with the last): call before the columns move;
  * afterwards, call kq_view_index_sync(ix, v, i) when i is still < the new n. */
 void kq_view_index_remove(kq_view_index_t *ix, uint32_t i);
-/* Builds from scratch (re-initialises ix). */
+/* Builds from scratch (re-initialises ix; keeps whether the heaps are kept). */
 void kq_view_index_build(kq_view_index_t *ix, const kq_view_t *v);
+/* Starts (building them over the current browsers, O(n log n)) or stops keeping the free-CPU
+ * heaps. Choices do not depend on it, only their cost. */
+void kq_view_index_set_heaps(kq_view_index_t *ix, const kq_view_t *v, bool on);
 /* True when every browser is linked exactly where its columns say (tests, STATS). */
 bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v);
 /* An upper bound of the largest free amount of `family` over all browsers (INT64_MIN when

@@ -92,6 +92,7 @@ int64_t kq_view_index_bucket_hi(uint32_t b) {
 
 void kq_view_index_init(kq_view_index_t *ix) {
   memset(ix, 0, sizeof *ix);
+  ix->heaps = true;
   memset(ix->head, 0xff, sizeof ix->head);
   memset(ix->rtt_head, 0xff, sizeof ix->rtt_head);
 }
@@ -277,11 +278,28 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
                 kq_view_index_fit_class(v->free_cpu_millis[i], v->free_mem_bytes[i]);
   ix->load[i] = load;
   set_idle(ix, i, idle_of(load, g));
-  heap_sync(ix, i, g, v->free_cpu_millis[i]);
+  if (ix->heaps) heap_sync(ix, i, g, v->free_cpu_millis[i]);
   uint32_t og = ix->group[i];
-  if (og == g && ix->bucket[KQ_VIX_CPU][i] == bc && ix->bucket[KQ_VIX_MEM][i] == bm &&
-      ix->bucket[KQ_VIX_RTT][i] == br && ix->bucket[KQ_VIX_LOAD][i] == bl && ix->cell[i] == lv)
+  if (og == g) { /* same group: move only the lists whose bucket (or RTT cell) changed */
+    if (ix->bucket[KQ_VIX_CPU][i] != bc) {
+      unlink_(ix, KQ_VIX_CPU, g, i);
+      link_(ix, KQ_VIX_CPU, g, bc, i);
+    }
+    if (ix->bucket[KQ_VIX_MEM][i] != bm) {
+      unlink_(ix, KQ_VIX_MEM, g, i);
+      link_(ix, KQ_VIX_MEM, g, bm, i);
+    }
+    if (ix->bucket[KQ_VIX_LOAD][i] != bl) {
+      unlink_(ix, KQ_VIX_LOAD, g, i);
+      link_(ix, KQ_VIX_LOAD, g, bl, i);
+    }
+    if (ix->bucket[KQ_VIX_RTT][i] != br || ix->cell[i] != lv) {
+      unlink_(ix, KQ_VIX_RTT, g, i); /* from the old cell */
+      ix->cell[i] = (uint8_t)lv;
+      link_(ix, KQ_VIX_RTT, g, br, i);
+    }
     return;
+  }
   if (og != UNLINKED)
     for (int f = 0; f < KQ_VIX_NFAMILIES; f++) unlink_(ix, f, og, i);
   ix->cell[i] = (uint8_t)lv;
@@ -338,9 +356,23 @@ void kq_view_index_remove(kq_view_index_t *ix, uint32_t i) {
 }
 
 void kq_view_index_build(kq_view_index_t *ix, const kq_view_t *v) {
+  bool heaps = ix->heaps;
   kq_view_index_free(ix);
+  ix->heaps = heaps;
   grow(ix, v->n ? v->n : 1);
   for (uint32_t i = 0; i < v->n; i++) kq_view_index_sync(ix, v, i);
+}
+
+void kq_view_index_set_heaps(kq_view_index_t *ix, const kq_view_t *v, bool on) {
+  if (on == ix->heaps) return;
+  ix->heaps = on;
+  for (int k = 0; k < 2; k++) {
+    ix->heap[k].n = 0;
+    for (uint32_t i = 0; i < ix->n; i++) ix->heap[k].pos[i] = NONE;
+  }
+  if (on)
+    for (uint32_t i = 0; i < ix->n; i++)
+      if (ix->group[i] != UNLINKED) heap_sync(ix, i, ix->group[i], v->free_cpu_millis[i]);
 }
 
 bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
@@ -390,7 +422,7 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
     const heap_t *h = &ix->heap[k];
     uint32_t members = 0;
     for (uint32_t i = 0; i < v->n; i++) {
-      bool in = heap_member(group_of(v, i), k);
+      bool in = ix->heaps && heap_member(group_of(v, i), k);
       members += in;
       if (in != (h->pos[i] != NONE)) return false;
     }

@@ -244,6 +244,9 @@ static void test_index_equals_scan(void **st) {
       for (uint32_t i = 0; i < f->v.n; i++) f->rtt[i] = rnd() % 6 ? rr(0, 3) * 999 : -1;
     kq_view_index_build(ix, &f->v);
     assert_true(kq_view_index_check(ix, &f->v));
+    /* the free-CPU heaps: kept in some rounds, dropped in others, switched mid-round below */
+    kq_view_index_set_heaps(ix, &f->v, round % 4 != 1);
+    assert_true(kq_view_index_check(ix, &f->v));
     assert_index_agrees(f, ix, 10);
     /* incremental maintenance: capacity/Pod/GPU changes, removals and joins, as the view does */
     for (int step = 0; step < 60; step++) {
@@ -264,6 +267,7 @@ static void test_index_equals_scan(void **st) {
         if (rnd() % 4 == 0) f->rtt[i] = rnd() % 5 ? rr(0, 200000) : -1;
         kq_view_index_sync(ix, &f->v, i);
       }
+      if (step == 30 && round % 4 >= 2) kq_view_index_set_heaps(ix, &f->v, round % 4 == 2);
       assert_true(kq_view_index_check(ix, &f->v));
       if (step % 20 == 19) assert_index_agrees(f, ix, 5);
       /* max_free is an upper bound of the real maximum, within one bucket */
