@@ -121,6 +121,36 @@ static void test_binpack_best_fit(void **st) {
   free(f);
 }
 
+/* binpack takes browsers without a real GPU first at each step (busy, then idle), so the GPU
+ * browsers stay free for kuack.io/gpu Pods; a fallback adapter counts as no GPU. */
+static void test_binpack_gpu_last(void **st) {
+  (void)st;
+  fx_t *f = fx_new();
+  uint32_t g = fx_add(f, 16000, 16384); /* 0: the largest, with a real GPU */
+  uint32_t a = fx_add(f, 8000, 8192);   /* 1 */
+  uint32_t fb = fx_add(f, 4000, 4096);  /* 2: software fallback adapter */
+  f->gpu[g] = KQ_VIEW_GPU_REAL;
+  f->gpu[fb] = KQ_VIEW_GPU_FALLBACK;
+  kq_place_req_t r = req_of(1000, 2048); /* memory is the dominant resource */
+  kq_policy_reason_t why;
+  /* all idle: the largest idle browser without a GPU opens, not the bigger GPU one */
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, &why), a);
+  assert_int_equal(why, KQ_PR_OPENED_LARGEST_MEM);
+  /* busy: a busy GPU browser with the tightest fit still loses to a busy one without */
+  fx_use(f, g, 14500, (int64_t)14 << 30);
+  fx_use(f, fb, 1000, (int64_t)1 << 30);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, NULL), fb);
+  /* only the GPU browser fits among the busy ones: it beats opening an idle one */
+  fx_use(f, fb, 2500, (int64_t)2560 << 20);
+  assert_int_equal(fx_pick(f, "binpack", &r, NULL, &why), g);
+  assert_int_equal(why, KQ_PR_BEST_FIT_MEM);
+  /* a kuack.io/gpu Pod goes to the GPU browser whatever the order */
+  kq_place_req_t gp = req_of(500, 512);
+  gp.gpu = 1;
+  assert_int_equal(fx_pick(f, "binpack", &gp, NULL, NULL), g);
+  free(f);
+}
+
 static void test_ties(void **st) {
   (void)st;
   fx_t *f = fx_new();
@@ -269,6 +299,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_browser_fits), cmocka_unit_test(test_all_throttled_or_overloaded),
       cmocka_unit_test(test_excluded_everything), cmocka_unit_test(test_binpack_best_fit),
+      cmocka_unit_test(test_binpack_gpu_last),
       cmocka_unit_test(test_ties), cmocka_unit_test(test_gpu_policy),
       cmocka_unit_test(test_latency_policy), cmocka_unit_test(test_max_pods),
   };

@@ -91,13 +91,15 @@ static void test_chosen_always_fits(void **st) {
         if (!strcmp(vt->name, "binpack")) { /* best fit on the dominant resource */
           bool dc = r.cpu_millis * (double)f->v.total_cap_mem >= r.mem_bytes * (double)f->v.total_cap_cpu;
           const int64_t *fr = dc ? f->free_cpu : f->free_mem;
-          /* browsers in use first, least leftover among them; an idle one opened is the largest */
-          for (uint32_t j = 0; j < f->v.n; j++)
-            if (kq_policy_fits(&f->v, j, &r, ex, skip, true) && (f->pods[j] > 0) == (f->pods[i] > 0))
-              assert_true(f->pods[i] > 0 ? fr[i] <= fr[j] : fr[i] >= fr[j]);
-          if (f->pods[i] == 0)
-            for (uint32_t j = 0; j < f->v.n; j++)
-              assert_false(f->pods[j] > 0 && kq_policy_fits(&f->v, j, &r, ex, skip, true));
+          /* browsers in use first, then (Pods without kuack.io/gpu) those without a real GPU;
+           * least leftover within that step; an idle one opened is the largest */
+#define STEP_(j) ((f->pods[j] == 0) * 2 + (!r.gpu && f->gpu[j] == KQ_VIEW_GPU_REAL))
+          for (uint32_t j = 0; j < f->v.n; j++) {
+            if (!kq_policy_fits(&f->v, j, &r, ex, skip, true)) continue;
+            assert_true(STEP_(i) <= STEP_(j));
+            if (STEP_(j) == STEP_(i)) assert_true(f->pods[i] > 0 ? fr[i] <= fr[j] : fr[i] >= fr[j]);
+          }
+#undef STEP_
         }
       }
     }
