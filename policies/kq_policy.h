@@ -256,8 +256,14 @@ typedef struct kq_view_index {
   uint64_t *idle;              /* bit i: browser i is available, runs no Pod and has load 0 (the
                                 * least possible spread key; found in index order with ctz) */
   uint8_t *cell;               /* cell the RTT family files the browser under */
-  double *load;                /* kq_policy_load(v, i) at the last sync (policy latency's score
-                                * reads it: no division, two columns fewer per browser) */
+  /* per browser, what policy latency reads while walking an RTT list, in one place (one cache
+   * line per browser instead of four columns): next = next[KQ_VIX_RTT][i]; load =
+   * kq_policy_load(v, i) and rtt1 = rtt_us + 1.0 (-1 when unmeasured) at the last sync,
+   * bit-identical to what the scan computes (kq_view_index_check verifies all three) */
+  struct kq_vix_rtt_node {
+    double load, rtt1;
+    uint32_t next;
+  } *rnode;
   /* binary max-heaps by (free CPU, index), for kuack-compat's rule (most free CPU, ties to the
    * highest index): heap[0] of the available browsers (not in KQ_VIX_GROUP_UNAVAILABLE),
    * heap[1] of the available ones with a real GPU. For a Pod that is not BestEffort, the top of

@@ -21,17 +21,17 @@ typedef struct rtt_groups {
 /* Scores the browsers of RTT cells (level lv, classes >= cls, bucket b) into (best, bi): lower
  * score, ties to the lower index, as the scan. The score is computed before the fit test, so a
  * browser that cannot win costs no fit test; the load comes from the index (bit-identical to
- * kq_policy_load, checked by kq_view_index_check). */
+ * kq_policy_load, checked by kq_view_index_check), with rtt + 1 (bucket 0: the unmeasured). */
 static void score_cell(const kq_view_index_t *ix, const rtt_groups_t *gs, uint32_t lv,
                        uint32_t cls, uint32_t b, const kq_place_req_t *req, const kq_view_t *v,
                        const uint8_t *excluded, double w, double unknown_us, double *best,
                        int32_t *bi) {
-  const uint32_t *next = ix->next[KQ_VIX_RTT];
+  const struct kq_vix_rtt_node *rn = ix->rnode;
+  double unk1 = unknown_us + 1.0;
   for (uint32_t k = 0; k < gs->n; k++)
     for (uint32_t c = lv * KQ_VIX_FIT_CLASSES + cls; c < (lv + 1) * KQ_VIX_FIT_CLASSES; c++)
-      for (uint32_t i = ix->rtt_head[gs->g[k]][c][b]; i != UINT32_MAX; i = next[i]) {
-        double rtt = v->rtt_us[i] < 0 ? unknown_us : (double)v->rtt_us[i];
-        double score = (rtt + 1.0) * (1.0 + w * ix->load[i]);
+      for (uint32_t i = ix->rtt_head[gs->g[k]][c][b]; i != UINT32_MAX; i = rn[i].next) {
+        double score = (b ? rn[i].rtt1 : unk1) * (1.0 + w * rn[i].load);
         if (*bi >= 0 && (score > *best || (score == *best && (int32_t)i > *bi))) continue;
         if (!kq_policy_fits(v, i, req, excluded, KQ_POLICY_SKIP, true)) continue;
         *best = score;

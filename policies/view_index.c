@@ -105,7 +105,7 @@ void kq_view_index_free(kq_view_index_t *ix) {
   }
   free(ix->group);
   free(ix->cell);
-  free(ix->load);
+  free(ix->rnode);
   for (int h = 0; h < 2; h++) {
     free(ix->heap[h].at);
     free(ix->heap[h].pos);
@@ -126,7 +126,7 @@ static void grow(kq_view_index_t *ix, uint32_t need) {
   }
   ix->group = xrealloc(ix->group, nc);
   ix->cell = xrealloc(ix->cell, nc);
-  ix->load = xrealloc(ix->load, (size_t)nc * sizeof *ix->load);
+  ix->rnode = xrealloc(ix->rnode, (size_t)nc * sizeof *ix->rnode);
   for (int h = 0; h < 2; h++) {
     ix->heap[h].at = xrealloc(ix->heap[h].at, (size_t)nc * sizeof *ix->heap[h].at);
     ix->heap[h].pos = xrealloc(ix->heap[h].pos, (size_t)nc * sizeof *ix->heap[h].pos);
@@ -149,9 +149,15 @@ static inline uint64_t *nonempty_of(kq_view_index_t *ix, int f, uint32_t g, uint
                          : &ix->nonempty[f][g][b / 64];
 }
 
+/* next[f][i] = n, mirrored in rnode for the RTT family. */
+static inline void set_next(kq_view_index_t *ix, int f, uint32_t i, uint32_t n) {
+  ix->next[f][i] = n;
+  if (f == KQ_VIX_RTT) ix->rnode[i].next = n;
+}
+
 static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i) {
   uint32_t *hp = head_of(ix, f, g, b, ix->cell[i]), h = *hp;
-  ix->next[f][i] = h;
+  set_next(ix, f, i, h);
   ix->prev[f][i] = NONE;
   if (h != NONE) ix->prev[f][h] = i;
   *hp = i;
@@ -163,7 +169,7 @@ static void link_(kq_view_index_t *ix, int f, uint32_t g, uint32_t b, uint32_t i
 static void unlink_(kq_view_index_t *ix, int f, uint32_t g, uint32_t i) {
   uint32_t b = ix->bucket[f][i], n = ix->next[f][i], p = ix->prev[f][i];
   uint32_t *hp = head_of(ix, f, g, b, ix->cell[i]);
-  if (p != NONE) ix->next[f][p] = n;
+  if (p != NONE) set_next(ix, f, p, n);
   else *hp = n;
   if (n != NONE) ix->prev[f][n] = p;
   if (*hp != NONE) return;
@@ -276,7 +282,8 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
   uint32_t bl = load_bucket_of(load);
   uint32_t lv = load_level_of(load) * KQ_VIX_FIT_CLASSES +
                 kq_view_index_fit_class(v->free_cpu_millis[i], v->free_mem_bytes[i]);
-  ix->load[i] = load;
+  ix->rnode[i].load = load;
+  ix->rnode[i].rtt1 = v->rtt_us[i] < 0 ? -1.0 : (double)v->rtt_us[i] + 1.0;
   set_idle(ix, i, idle_of(load, g));
   if (ix->heaps) heap_sync(ix, i, g, v->free_cpu_millis[i]);
   uint32_t og = ix->group[i];
@@ -314,13 +321,13 @@ void kq_view_index_sync(kq_view_index_t *ix, const kq_view_t *v, uint32_t i) {
 static void relabel(kq_view_index_t *ix, uint32_t from, uint32_t to) {
   uint32_t g = ix->group[from];
   ix->cell[to] = ix->cell[from];
-  ix->load[to] = ix->load[from];
+  ix->rnode[to] = ix->rnode[from];
   for (int f = 0; f < KQ_VIX_NFAMILIES; f++) {
     uint32_t n = ix->next[f][from], p = ix->prev[f][from];
-    ix->next[f][to] = n;
+    set_next(ix, f, to, n);
     ix->prev[f][to] = p;
     ix->bucket[f][to] = ix->bucket[f][from];
-    if (p != NONE) ix->next[f][p] = to;
+    if (p != NONE) set_next(ix, f, p, to);
     else *head_of(ix, f, g, ix->bucket[f][from], ix->cell[from]) = to;
     if (n != NONE) ix->prev[f][n] = to;
   }
@@ -410,7 +417,10 @@ bool kq_view_index_check(const kq_view_index_t *ix, const kq_view_t *v) {
                                               : kq_view_index_load_bucket(v, i);
             if (want != b || group_of(v, i) != ix->group[i]) return false;
             /* bit-identical to what policy latency would compute from the columns */
-            if (f == KQ_VIX_CPU && ix->load[i] != kq_policy_load(v, i)) return false;
+            if (rtt && (ix->rnode[i].next != ix->next[f][i] ||
+                        ix->rnode[i].load != kq_policy_load(v, i) ||
+                        ix->rnode[i].rtt1 != (v->rtt_us[i] < 0 ? -1.0 : (double)v->rtt_us[i] + 1.0)))
+              return false;
             seen[f]++;
             prev = i;
           }
