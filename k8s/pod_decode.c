@@ -88,7 +88,29 @@ static void decode_resource_list(kq_jd_t *d, const cJSON *res, const char *key,
   kq_jd_pop(d, l);
 }
 
-static void decode_env(kq_jd_t *d, const cJSON *e, kq_pod_env_t *env) {
+/* Decodes the array `key` of `obj` into a new array of `size`-byte elements (owned; NULL when
+ * absent or empty), each by `one` with its path ("key[i]") pushed, so errors name the element;
+ * *count is the number of elements decoded. */
+static void *decode_items(kq_jd_t *d, const cJSON *obj, const char *key, size_t size,
+                          void (*one)(kq_jd_t *d, const cJSON *item, void *out), size_t *count) {
+  size_t n;
+  const cJSON *a = kq_jd_arr(d, obj, key, &n);
+  *count = 0;
+  if (!a || !n) return NULL;
+  char *v = kq_calloc(n, size);
+  size_t l = kq_jd_push(d, key);
+  const cJSON *c;
+  cJSON_ArrayForEach(c, a) {
+    size_t l2 = kq_jd_push_index(d, *count);
+    one(d, c, v + size * (*count)++);
+    kq_jd_pop(d, l2);
+  }
+  kq_jd_pop(d, l);
+  return v;
+}
+
+static void decode_env(kq_jd_t *d, const cJSON *e, void *out) {
+  kq_pod_env_t *env = out;
   env->name = kq_jd_str(d, e, "name");
   if (kq_jd_ok(d) && (!env->name || !env->name[0])) kq_jd_fail(d, KQ_EINVAL, "env var without a name");
   env->source = KQ_ENV_VALUE;
@@ -122,7 +144,27 @@ static void decode_env(kq_jd_t *d, const cJSON *e, kq_pod_env_t *env) {
   kq_jd_pop(d, l);
 }
 
-static void decode_container(kq_jd_t *d, const cJSON *c, kq_pod_container_t *k) {
+static void decode_env_from(kq_jd_t *d, const cJSON *e, void *out) {
+  kq_pod_env_from_t *f = out;
+  f->prefix = kq_jd_str(d, e, "prefix");
+  const cJSON *r = kq_jd_obj(d, e, "configMapRef");
+  if (!r) {
+    r = kq_jd_obj(d, e, "secretRef");
+    f->secret = r != NULL;
+  }
+  if (r) {
+    f->ref_name = kq_jd_str(d, r, "name");
+    f->optional = kq_jd_bool(d, r, "optional", false);
+  } else {
+    kq_jd_fail(d, KQ_EINVAL, "needs configMapRef or secretRef");
+  }
+}
+
+static void decode_container(kq_jd_t *d, const cJSON *c, void *out) {
+  kq_pod_container_t *k = out;
+  k->resources.requests.cpu_millis = k->resources.limits.cpu_millis = -1;
+  k->resources.requests.memory_bytes = k->resources.limits.memory_bytes = -1;
+  k->resources.requests.gpu = k->resources.limits.gpu = -1;
   if (!cJSON_IsObject(c)) {
     kq_jd_fail(d, KQ_EINVAL, "expected an object");
     return;
@@ -135,71 +177,14 @@ static void decode_container(kq_jd_t *d, const cJSON *c, kq_pod_container_t *k) 
   k->args = kq_jd_strv(d, c, "args", &k->nargs);
   k->tty = kq_jd_bool(d, c, "tty", false);
   k->stdin_ = kq_jd_bool(d, c, "stdin", false);
-  size_t n;
-  const cJSON *a = kq_jd_arr(d, c, "env", &n);
-  if (a && n) {
-    k->env = kq_calloc(n, sizeof(*k->env));
-    const cJSON *e;
-    size_t l = kq_jd_push(d, "env");
-    cJSON_ArrayForEach(e, a) {
-      size_t l2 = kq_jd_push_index(d, k->nenv);
-      decode_env(d, e, &k->env[k->nenv++]);
-      kq_jd_pop(d, l2);
-    }
-    kq_jd_pop(d, l);
-  }
-  a = kq_jd_arr(d, c, "envFrom", &n);
-  if (a && n) {
-    k->env_from = kq_calloc(n, sizeof(*k->env_from));
-    const cJSON *e;
-    size_t l = kq_jd_push(d, "envFrom");
-    cJSON_ArrayForEach(e, a) {
-      size_t l2 = kq_jd_push_index(d, k->nenv_from);
-      kq_pod_env_from_t *f = &k->env_from[k->nenv_from++];
-      f->prefix = kq_jd_str(d, e, "prefix");
-      const cJSON *r = kq_jd_obj(d, e, "configMapRef");
-      if (!r) {
-        r = kq_jd_obj(d, e, "secretRef");
-        f->secret = r != NULL;
-      }
-      if (r) {
-        f->ref_name = kq_jd_str(d, r, "name");
-        f->optional = kq_jd_bool(d, r, "optional", false);
-      } else {
-        kq_jd_fail(d, KQ_EINVAL, "needs configMapRef or secretRef");
-      }
-      kq_jd_pop(d, l2);
-    }
-    kq_jd_pop(d, l);
-  }
+  k->env = decode_items(d, c, "env", sizeof(*k->env), decode_env, &k->nenv);
+  k->env_from = decode_items(d, c, "envFrom", sizeof(*k->env_from), decode_env_from, &k->nenv_from);
   kq_jd_arr(d, c, "volumeMounts", &k->nvolume_mounts);
   const cJSON *res = kq_jd_obj(d, c, "resources");
   size_t l = kq_jd_push(d, "resources");
   decode_resource_list(d, res, "requests", &k->resources.requests);
   decode_resource_list(d, res, "limits", &k->resources.limits);
   kq_jd_pop(d, l);
-}
-
-static kq_pod_container_t *decode_containers(kq_jd_t *d, const cJSON *spec, const char *key,
-                                             size_t *count) {
-  size_t n;
-  const cJSON *a = kq_jd_arr(d, spec, key, &n);
-  *count = 0;
-  if (!a || !n) return NULL;
-  kq_pod_container_t *v = kq_calloc(n, sizeof(*v));
-  size_t l = kq_jd_push(d, key);
-  const cJSON *c;
-  cJSON_ArrayForEach(c, a) {
-    size_t l2 = kq_jd_push_index(d, *count);
-    kq_pod_container_t *k = &v[(*count)++];
-    k->resources.requests.cpu_millis = k->resources.limits.cpu_millis = -1;
-    k->resources.requests.memory_bytes = k->resources.limits.memory_bytes = -1;
-    k->resources.requests.gpu = k->resources.limits.gpu = -1;
-    decode_container(d, c, k);
-    kq_jd_pop(d, l2);
-  }
-  kq_jd_pop(d, l);
-  return v;
 }
 
 static const struct {
@@ -233,14 +218,25 @@ static void decode_volume(kq_jd_t *d, const cJSON *v, kq_pod_volume_t *vol) {
   }
 }
 
+static void decode_toleration(kq_jd_t *d, const cJSON *v, void *out) {
+  kq_pod_toleration_t *t = out;
+  t->key = kq_jd_str(d, v, "key");
+  t->op = kq_jd_str(d, v, "operator");
+  t->value = kq_jd_str(d, v, "value");
+  t->effect = kq_jd_str(d, v, "effect");
+  t->toleration_s = kq_jd_int(d, v, "tolerationSeconds", -1, INT64_MIN / 2, INT64_MAX / 2);
+}
+
 static void decode_spec(kq_jd_t *d, const cJSON *spec, kq_pod_spec_t *s) {
   s->active_deadline_s = -1;
   s->termination_grace_s = -1;
   if (!spec) return;
   size_t l = kq_jd_push(d, "spec");
   s->node_name = kq_jd_str(d, spec, "nodeName");
-  s->containers = decode_containers(d, spec, "containers", &s->ncontainers);
-  s->init_containers = decode_containers(d, spec, "initContainers", &s->ninit_containers);
+  s->containers = decode_items(d, spec, "containers", sizeof(*s->containers), decode_container,
+                               &s->ncontainers);
+  s->init_containers = decode_items(d, spec, "initContainers", sizeof(*s->init_containers),
+                                    decode_container, &s->ninit_containers);
   kq_jd_arr(d, spec, "ephemeralContainers", &s->nephemeral_containers);
   s->restart_policy = kq_jd_str(d, spec, "restartPolicy");
   s->active_deadline_s = kq_jd_int(d, spec, "activeDeadlineSeconds", -1, 1, INT64_MAX / 2);
@@ -275,23 +271,8 @@ static void decode_spec(kq_jd_t *d, const cJSON *spec, kq_pod_spec_t *s) {
       if (name) s->image_pull_secrets[s->nimage_pull_secrets++] = name;
     }
   }
-  a = kq_jd_arr(d, spec, "tolerations", &n);
-  if (a && n) {
-    s->tolerations = kq_calloc(n, sizeof(*s->tolerations));
-    const cJSON *v;
-    size_t l2 = kq_jd_push(d, "tolerations");
-    cJSON_ArrayForEach(v, a) {
-      size_t l3 = kq_jd_push_index(d, s->ntolerations);
-      kq_pod_toleration_t *t = &s->tolerations[s->ntolerations++];
-      t->key = kq_jd_str(d, v, "key");
-      t->op = kq_jd_str(d, v, "operator");
-      t->value = kq_jd_str(d, v, "value");
-      t->effect = kq_jd_str(d, v, "effect");
-      t->toleration_s = kq_jd_int(d, v, "tolerationSeconds", -1, INT64_MIN / 2, INT64_MAX / 2);
-      kq_jd_pop(d, l3);
-    }
-    kq_jd_pop(d, l2);
-  }
+  s->tolerations = decode_items(d, spec, "tolerations", sizeof(*s->tolerations), decode_toleration,
+                                &s->ntolerations);
   kq_jd_pop(d, l);
 }
 
@@ -317,33 +298,19 @@ static void decode_cstate(kq_jd_t *d, const cJSON *st, kq_container_state_t *cs)
   }
 }
 
-static kq_container_status_t *decode_cstatuses(kq_jd_t *d, const cJSON *st, const char *key,
-                                               size_t *count) {
-  size_t n;
-  const cJSON *a = kq_jd_arr(d, st, key, &n);
-  *count = 0;
-  if (!a || !n) return NULL;
-  kq_container_status_t *v = kq_calloc(n, sizeof(*v));
-  const cJSON *c;
-  size_t l = kq_jd_push(d, key);
-  cJSON_ArrayForEach(c, a) {
-    size_t l2 = kq_jd_push_index(d, *count);
-    kq_container_status_t *k = &v[(*count)++];
-    k->name = kq_jd_str(d, c, "name");
-    k->image = kq_jd_str(d, c, "image");
-    k->image_id = kq_jd_str(d, c, "imageID");
-    k->container_id = kq_jd_str(d, c, "containerID");
-    k->ready = kq_jd_bool(d, c, "ready", false);
-    const cJSON *sv = cJSON_IsObject(c) ? cJSON_GetObjectItemCaseSensitive(c, "started") : NULL;
-    k->has_started = sv && cJSON_IsBool(sv);
-    k->started = kq_jd_bool(d, c, "started", false);
-    k->restart_count = (int32_t)kq_jd_int(d, c, "restartCount", 0, 0, INT32_MAX);
-    decode_cstate(d, kq_jd_obj(d, c, "state"), &k->state);
-    decode_cstate(d, kq_jd_obj(d, c, "lastState"), &k->last_state);
-    kq_jd_pop(d, l2);
-  }
-  kq_jd_pop(d, l);
-  return v;
+static void decode_cstatus(kq_jd_t *d, const cJSON *c, void *out) {
+  kq_container_status_t *k = out;
+  k->name = kq_jd_str(d, c, "name");
+  k->image = kq_jd_str(d, c, "image");
+  k->image_id = kq_jd_str(d, c, "imageID");
+  k->container_id = kq_jd_str(d, c, "containerID");
+  k->ready = kq_jd_bool(d, c, "ready", false);
+  const cJSON *sv = cJSON_IsObject(c) ? cJSON_GetObjectItemCaseSensitive(c, "started") : NULL;
+  k->has_started = sv && cJSON_IsBool(sv);
+  k->started = kq_jd_bool(d, c, "started", false);
+  k->restart_count = (int32_t)kq_jd_int(d, c, "restartCount", 0, 0, INT32_MAX);
+  decode_cstate(d, kq_jd_obj(d, c, "state"), &k->state);
+  decode_cstate(d, kq_jd_obj(d, c, "lastState"), &k->last_state);
 }
 
 static kq_cond_status_t cond_status_parse(const char *s) {
@@ -382,9 +349,11 @@ void kq_k8s_pod_status_decode(kq_jd_t *d, const cJSON *st, kq_pod_status_t *s) {
       k->last_probe_ns = kq_jd_time(d, c, "lastProbeTime");
     }
   }
-  s->container_statuses = decode_cstatuses(d, st, "containerStatuses", &s->ncontainer_statuses);
+  s->container_statuses = decode_items(d, st, "containerStatuses", sizeof(*s->container_statuses),
+                                       decode_cstatus, &s->ncontainer_statuses);
   s->init_container_statuses =
-      decode_cstatuses(d, st, "initContainerStatuses", &s->ninit_container_statuses);
+      decode_items(d, st, "initContainerStatuses", sizeof(*s->init_container_statuses),
+                   decode_cstatus, &s->ninit_container_statuses);
   kq_jd_pop(d, l);
 }
 
