@@ -132,9 +132,9 @@ static void print_table(const opts_t *o, const result_t *res, uint32_t nres) {
   if (o->no_quality) return;
   printf("\n== quality: %u browsers, %u Pods; load on the binding resource: steady 0.7 with churn, "
          "a fill to 0.7, overload 1.5 (mixed Pods and jobs) ==\n", o->quality_browsers, o->pods);
-  printf("%-13s %8s %9s %8s %10s %10s %11s %8s %7s %9s %9s %7s %9s %9s %9s %7s\n", "policy",
+  printf("%-13s %8s %9s %8s %10s %10s %11s %8s %9s %9s %9s %9s %9s %7s\n", "policy",
          "pack/LB", "pack/FFD", "fill/LB", "stranded%", "GPU waste%", "RTT regret%", "accept%",
-         "bound%", "vs compat", "jobs acc%", "bound%", "vs compat", "acc CPU%", "acc big%", "lost");
+         "vs compat", "jobs acc%", "vs compat", "acc CPU%", "acc big%", "lost");
   for (uint32_t i = 0; i < nres; i++) {
     if (!strcmp(res[i].policy, ORIGINAL)) continue;
     const pb_quality_t *q = &res[i].steady, *ov = &res[i].overload, *oj = &res[i].overload_jobs;
@@ -142,11 +142,10 @@ static void print_table(const opts_t *o, const result_t *res, uint32_t nres) {
                     ? ov->accept_window_pct / compat->overload.accept_window_pct : 0;
     double vj = compat && compat->overload_jobs.accept_window_pct > 0
                     ? oj->accept_window_pct / compat->overload_jobs.accept_window_pct : 0;
-    printf("%-13s %8.3f %9.3f %8.3f %10.2f %10.2f %11.1f %8.1f %7.1f %8.2fx %9.1f %7.1f %8.2fx "
-           "%9.1f %9.1f %7llu\n", res[i].policy, q->pack_ratio, q->pack_repack,
+    printf("%-13s %8.3f %9.3f %8.3f %10.2f %10.2f %11.1f %8.1f %8.2fx %9.1f %8.2fx %9.1f %9.1f "
+           "%7llu\n", res[i].policy, q->pack_ratio, q->pack_repack,
            res[i].fill.pack_ratio, q->stranded_pct, q->gpu_waste_pct, q->rtt_regret_pct,
-           ov->accept_window_pct, ov->accept_bound_pct, vs, oj->accept_window_pct,
-           oj->accept_bound_pct, vj,
+           ov->accept_window_pct, vs, oj->accept_window_pct, vj,
            ov->accept_cpu_pct, ov->accept_big_pct,
            (unsigned long long)(q->lost + ov->lost + oj->lost));
   }
@@ -154,8 +153,8 @@ static void print_table(const opts_t *o, const result_t *res, uint32_t nres) {
          "literal original / CPU per placement through the actor (each the best of its rounds).\n"
          "fill/LB = the same as pack/LB at the end of a fill without departures; jobs = half 250m "
          "Pods, half 4- or 8-core jobs; accept%% = placed / arrived among the Pods arriving while the "
-         "fleet is saturated (after 2 mean durations, until 1 before the end); bound%% = the most "
-         "of those any scheduler could admit (a volume bound on the count).\npack/LB = browsers hosting Pods "
+         "fleet is saturated (after 2 mean durations, until 1 before the end); acc CPU%%/big%% = "
+         "by requested CPU / among Pods of 3+ cores, all arrivals.\npack/LB = browsers hosting Pods "
          "/ the fewest largest browsers whose capacity covers the demand (a volume bound); "
          "pack/FFD = browsers hosting Pods / an offline first-fit-decreasing repack of the running "
          "Pods (what migration could reach).\n");
@@ -197,11 +196,9 @@ static int write_json(const opts_t *o, const result_t *res, uint32_t nres) {
     if (strcmp(r->policy, ORIGINAL)) {
       const pb_quality_t *q = &r->steady, *ov = &r->overload, *oj = &r->overload_jobs;
       fprintf(f, ",\"quality\":{\"browsers\":%u,\"fill_pack_ratio\":%.4f,"
-                 "\"accept_saturated_pct_overload\":%.3f,\"accept_bound_pct_overload\":%.3f,"
-                 "\"accept_pct_overload_jobs\":%.3f,\"accept_saturated_pct_overload_jobs\":%.3f,"
-                 "\"accept_bound_pct_overload_jobs\":%.3f,", o->quality_browsers,
-              r->fill.pack_ratio, ov->accept_window_pct, ov->accept_bound_pct, oj->accept_pct,
-              oj->accept_window_pct, oj->accept_bound_pct);
+                 "\"accept_saturated_pct_overload\":%.3f,\"accept_pct_overload_jobs\":%.3f,"
+                 "\"accept_saturated_pct_overload_jobs\":%.3f,", o->quality_browsers,
+              r->fill.pack_ratio, ov->accept_window_pct, oj->accept_pct, oj->accept_window_pct);
       fprintf(f, "\"pack_ratio\":%.4f,\"pack_vs_repack\":%.4f,"
                  "\"stranded_pct\":%.3f,"
                  "\"gpu_waste_pct\":%.3f,\"rtt_regret_pct\":%.3f,\"accept_pct_overload\":%.3f,"

@@ -86,8 +86,6 @@ typedef struct pb_quality {
   double accept_cpu_pct;    /* requested CPU of placed / of arrived Pods */
   double accept_big_pct;    /* placed / arrived among Pods of >= 3 cores */
   double accept_window_pct; /* placed / arrived among Pods arriving while the fleet is saturated */
-  double accept_bound_pct;  /* the most of those any scheduler could place, % (a volume bound on
-                             * the count) */
   uint64_t arrived, placed, abandoned, lost;
 } pb_quality_t;
 int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,

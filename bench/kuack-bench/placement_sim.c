@@ -251,33 +251,6 @@ static uint32_t repack_count(repack_t *r, const mb_t *b, uint32_t nb, const mp_t
   return used;
 }
 
-/* Overload acceptance is measured on the Pods that arrive while the fleet is saturated: after
- * two mean durations and up to one mean duration before the last arrival (the fleet starts
- * empty and drains at the end). Their bound: the most of them a scheduler that does not know
- * how long a Pod will run could admit. In the window [t1, t2] the fleet supplies capacity *
- * (t2 - t1) of each resource; an admitted Pod uses request * mean duration in expectation (its
- * duration does not depend on its size); so the count is at most that of the smallest requests,
- * taken first, whose uses fit the supply, for CPU and for memory (the smaller). Edge effects are
- * of the order of one duration over the window. */
-static int cmp_dbl(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-static uint32_t admit_bound(const mp_t *p, const uint32_t *w, uint32_t nw, double window_s,
-                            double mean_dur_s, double cap_cpu, double cap_mem, double *use) {
-  uint32_t best = nw;
-  for (int res = 0; res < 2; res++) {
-    for (uint32_t k = 0; k < nw; k++)
-      use[k] = mean_dur_s * (double)(res ? p[w[k]].p.mem : p[w[k]].p.cpu);
-    qsort(use, nw, sizeof *use, cmp_dbl);
-    double budget = (res ? cap_mem : cap_cpu) * window_s, sum = 0;
-    uint32_t n = 0;
-    while (n < nw && sum + use[n] <= budget) sum += use[n++];
-    if (n < best) best = n;
-  }
-  return best;
-}
-
 static uint32_t bins_needed(int64_t *caps, uint32_t n, int64_t demand) {
   qsort(caps, n, sizeof *caps, cmp_desc);
   uint32_t k = 0;
@@ -306,7 +279,6 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
     send_browser(&s, KQ_BROWSER_UP, nb, &b[nb].b);
   }
   run(&s);
-  const int64_t total_cpu0 = total_cpu, total_mem0 = total_mem;
   const double mean_dur_s = 60.0, patience_s = 30.0, fill_s = 60.0;
   double mean_cpu = 0, mean_mem = 0;
   for (uint32_t k = 0; k < pods; k++) {
@@ -379,7 +351,7 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
         send_pod(&s, KQ_SCHED_MSG_CANCEL, e.idx);
         break;
       case EV_CHURN: {
-        /* 0.1% of browsers per second leave and as many join; 0.5% flip throttled */
+        /* 0.1% of browsers per second leave and as many join */
         uint32_t moves = (uint32_t)((double)n * 0.001 + pb_unit(&r));
         for (uint32_t m = 0; m < moves; m++) {
           uint32_t i = (uint32_t)(pb_next(&r) % nb);
@@ -398,10 +370,14 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
             nb++;
           }
         }
-        uint32_t flips = (uint32_t)((double)n * 0.005 + pb_unit(&r));
-        for (uint32_t m = 0; m < flips; m++) {
-          uint32_t i = (uint32_t)(pb_next(&r) % nb);
+        /* throttling comes and goes (a tab sent to the background and back): each second an
+         * available browser is throttled with probability 0.25%/0.95 and a throttled one
+         * recovers with 0.25%/0.05 (episodes of 20 s on average), so 0.5% of the fleet flips
+         * per second and 5% stays throttled, as at the start */
+        for (uint32_t i = 0; i < nb; i++) {
           if (!b[i].alive) continue;
+          double pf = b[i].b.throttled ? 0.0025 / 0.05 : 0.0025 / 0.95;
+          if (pb_unit(&r) >= pf) continue;
           b[i].b.throttled = !b[i].b.throttled;
           send_browser(&s, KQ_BROWSER_CHANGED, i, &b[i].b);
         }
@@ -470,21 +446,18 @@ int pb_quality_run(const char *policy, uint32_t n, uint32_t pods, uint64_t seed,
   q->rtt_regret_pct = regret_n ? 100.0 * regret_sum / regret_n : 0;
   q->accept_cpu_pct = cpu_in > 0 ? 100.0 * cpu_placed / cpu_in : 0;
   q->accept_pct = q->arrived ? 100.0 * (double)q->placed / (double)q->arrived : 0;
+  /* overload acceptance counts the Pods arriving while the fleet is saturated: after two mean
+   * durations (it starts empty) and up to one mean duration before the last arrival (it drains
+   * at the end) */
   uint64_t t1 = (uint64_t)(2 * mean_dur_s * 1e9), t2 = end - (uint64_t)(mean_dur_s * 1e9);
   if (sc->departures && end > (uint64_t)(mean_dur_s * 1e9) && t2 > t1) {
-    uint32_t *w = malloc(npods * sizeof *w), nw = 0, placed = 0;
+    uint32_t nw = 0, placed = 0;
     for (uint32_t k = 0; k < npods; k++)
       if (p[k].p.arrive_ns >= t1 && p[k].p.arrive_ns < t2) {
-        w[nw++] = k;
+        nw++;
         placed += p[k].state == P_DONE || p[k].state == P_LOST || p[k].state == P_PLACED;
       }
-    double *use = malloc((nw ? nw : 1) * sizeof *use);
     q->accept_window_pct = nw ? 100.0 * placed / nw : 0;
-    q->accept_bound_pct = nw ? 100.0 * admit_bound(p, w, nw, (double)(t2 - t1) / 1e9, mean_dur_s,
-                                                   (double)total_cpu0, (double)total_mem0, use) / nw
-                             : 0;
-    free(use);
-    free(w);
   }
   free(h.a);
   free(b);
