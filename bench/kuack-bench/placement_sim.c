@@ -32,6 +32,23 @@ typedef struct sim {
 
 typedef struct sink_state { sim_t *sim; } sink_state_t;
 
+/* Pod uids are "p<index>". Written and read without printf/strtoul: the driver's own work
+ * counts in the CPU per placement, and should be small next to the scheduler's. */
+static void pod_uid(char buf[16], uint32_t k) {
+  char d[12];
+  int n = 0;
+  do d[n++] = (char)('0' + k % 10), k /= 10; while (k);
+  buf[0] = 'p';
+  for (int i = 0; i < n; i++) buf[1 + i] = d[n - 1 - i];
+  buf[1 + n] = 0;
+}
+
+static uint32_t pod_index(const char *uid) {
+  uint32_t k = 0;
+  for (const char *c = uid + 1; *c >= '0' && *c <= '9'; c++) k = k * 10 + (uint32_t)(*c - '0');
+  return k;
+}
+
 static int sink_init(kq_actor_t *self, void *state, void *arg) {
   (void)self;
   ((sink_state_t *)state)->sim = arg;
@@ -44,11 +61,11 @@ static void sink_dispatch(kq_actor_t *self, void *state, kq_msg_t *m) {
   rec_t r = {0};
   if (m->id == KQ_SCHED_MSG_PLACED) {
     kq_sched_placed_msg_t *p = (kq_sched_placed_msg_t *)m;
-    r.pod = (uint32_t)strtoul(p->pod_uid + 1, NULL, 10);
+    r.pod = pod_index(p->pod_uid);
     r.browser = (int32_t)(p->browser - AID_BASE);
     r.decision_ns = p->decision_ns;
   } else if (m->id == KQ_SCHED_MSG_WAITING) {
-    r.pod = (uint32_t)strtoul(((kq_sched_waiting_msg_t *)m)->pod_uid + 1, NULL, 10);
+    r.pod = pod_index(((kq_sched_waiting_msg_t *)m)->pod_uid);
     r.browser = -1;
   } else {
     return;
@@ -102,7 +119,9 @@ static void send_browser(sim_t *s, kq_browser_event_kind_t kind, uint32_t i, con
 static void send_place(sim_t *s, uint32_t k, const pb_pod_t *p) {
   kq_sched_place_msg_t *m = kq_sched_place_msg_new();
   m->reply_to = s->sink;
-  m->pod_uid = kq_asprintf("p%u", k);
+  char uid[16];
+  pod_uid(uid, k);
+  m->pod_uid = kq_strdup(uid);
   m->cpu_millis = p->cpu;
   m->memory_bytes = p->mem;
   m->gpu = p->gpu;
@@ -112,8 +131,8 @@ static void send_place(sim_t *s, uint32_t k, const pb_pod_t *p) {
 }
 
 static void send_pod(sim_t *s, uint32_t id, uint32_t k) {
-  char uid[24];
-  snprintf(uid, sizeof uid, "p%u", k);
+  char uid[16];
+  pod_uid(uid, k);
   kq_send(s->sys, s->sched, &kq_sched_pod_msg_new(id, uid)->hdr);
 }
 
