@@ -10,13 +10,13 @@
  * first (so idle browsers stay whole), the least leftover on the dominant resource among them,
  * then the lowest index (view order, about join order: a fixed order on ties lets the browsers
  * late in it drain and go idle as Pods end). When no busy browser fits, an idle one is opened:
- * with `open_largest` the one with the most of the dominant resource (fewer browsers in use:
- * kuack-bench's packing ratio 2.10 → 1.68), else the smallest that fits (keeps the largest
- * browsers whole for the biggest Pods). With `gpu_last`, a Pod without kuack.io/gpu takes a
- * browser with a real GPU only after every browser without one at the same step (busy, then
- * idle): GPU Pods can use only those, and a GPU browser filled with other work makes them open
- * another (kuack-bench, steady churn: packing 1.15 → 1.07 of the bound). With `gpu_split`,
- * keeps two candidates: browsers without a real GPU and browsers with one. */
+ * with `open_largest` the one with the most of the dominant resource (fewer browsers in use),
+ * else the smallest that fits (keeps the largest browsers whole for the biggest Pods). With
+ * `gpu_last`, a Pod without kuack.io/gpu takes a browser with a real GPU only after every
+ * browser without one at the same step (busy, then idle): GPU Pods can use only those, and a
+ * GPU browser filled with other work makes them open another (kuack-bench, steady churn:
+ * packing 1.15 → 1.07 of the bound). With `gpu_split`, keeps two candidates: browsers without
+ * a real GPU and browsers with one. */
 static int32_t best_fit(const kq_place_req_t *req, const kq_view_t *v, const uint8_t *excluded,
                         bool open_largest, bool gpu_split, bool gpu_last, int32_t *best_gpu) {
   bool dom_cpu = kq_policy_dominant_cpu(req, v);
@@ -28,7 +28,7 @@ static int32_t best_fit(const kq_place_req_t *req, const kq_view_t *v, const uin
     /* cheapest rejection first: a browser whose key cannot beat the best is skipped; an equal
      * key never wins (the earlier index does). k0: idle, then (gpu_last) has a real GPU. */
     bool real_gpu = v->gpu_class[i] == KQ_VIEW_GPU_REAL, idle = v->pods[i] == 0;
-    int64_t left = fd[i] - rd, k0 = (int64_t)idle * 2 + (gpu_last && real_gpu);
+    int64_t left = fd[i] - rd, k0 = (int64_t)idle * 2 + (gpu_last && !req->gpu && real_gpu);
     int g = gpu_split && real_gpu;
     if (left < 0 || k0 > b0[g]) continue;
     int64_t k1 = idle && open_largest ? -fd[i] : left;
